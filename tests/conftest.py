@@ -1,0 +1,32 @@
+"""Shared pytest set-up: the suite runs once per Keras backend (KERAS_BACKEND)."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+# Keep TensorFlow (used for tf.data on every backend) quiet and off accelerators.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+
+
+@pytest.fixture
+def backend():
+    return keras.backend.backend()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

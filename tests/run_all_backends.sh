@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite once per Keras backend. Every backend runs even when an
+# earlier one fails; the exit status is non-zero when any backend failed.
+# Extra arguments are passed to pytest (e.g. -m "not slow").
+set -u
+cd "$(dirname "$0")/.."
+backends=${KERAS_JEPA_TEST_BACKENDS:-"jax tensorflow torch"}
+failed=()
+for backend in $backends; do
+  echo "=== KERAS_BACKEND=$backend ==="
+  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@"
+  status=$?
+  if [ $status -ne 0 ]; then
+    failed+=("$backend (exit $status)")
+  fi
+done
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED backends: ${failed[*]}"
+  exit 1
+fi
+echo "All backends passed: $backends"
