@@ -31,6 +31,13 @@ class SelfSupervisedModelBase(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
+    def fit(self, x=None, *args, **kwargs):
+        # A tf.data pipeline shuffles itself; Keras would warn about its default
+        # `shuffle=True` on every call.
+        if hasattr(x, "element_spec") and "shuffle" not in kwargs and len(args) < 4:
+            kwargs["shuffle"] = False
+        return super().fit(x, *args, **kwargs)
+
     def compute_ssl_loss(self, data, training=True):
         raise NotImplementedError(
             f"{type(self).__name__} must implement compute_ssl_loss(data, training)."

@@ -1,0 +1,297 @@
+"""`IJEPA`: the image joint-embedding predictive architecture, trained with `fit`."""
+
+import inspect
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_jepa.layers import gather_tokens
+from keras_jepa.models.vit_encoder import check_token_indices
+from keras_jepa.training import LinearSchedule
+from keras_jepa.training import SelfSupervisedModel
+from keras_jepa.training import copy_weights
+from keras_jepa.training import ema_update
+from keras_jepa.training import no_gradient
+from keras_jepa.training import pair_variables
+
+MASK_KEYS = ("context_indices", "target_indices", "target_weights")
+LOSSES = ("smooth_l1", "l2")
+
+
+def unpack_batch(data):
+    """The batch dict of a `fit`/`evaluate` step (a dict, or a 1-tuple holding one)."""
+    if isinstance(data, (tuple, list)) and len(data) >= 1 and isinstance(data[0], dict):
+        data = data[0]
+    if not isinstance(data, dict):
+        raise ValueError(
+            "I-JEPA batches must be dicts with keys 'images', 'context_indices', "
+            f"'target_indices' and 'target_weights'; got {type(data).__name__}."
+        )
+    missing = [k for k in ("images",) + MASK_KEYS if k not in data]
+    if missing:
+        raise ValueError(
+            f"The batch is missing {missing}; expected keys 'images', "
+            "'context_indices', 'target_indices', 'target_weights'."
+        )
+    return data
+
+
+def normalize_features(x, epsilon=1e-5):
+    """LayerNorm without scale or offset over the last axis (the I-JEPA target)."""
+    x = ops.cast(x, "float32")
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    variance = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * ops.rsqrt(variance + epsilon)
+
+
+def regression_loss(predictions, targets, loss):
+    """Per-element smooth-L1 (Huber, β = 1) or squared error."""
+    diff = ops.cast(predictions, "float32") - targets
+    if loss == "l2":
+        return ops.square(diff)
+    abs_diff = ops.abs(diff)
+    return ops.where(abs_diff < 1.0, 0.5 * ops.square(diff), abs_diff - 0.5)
+
+
+@keras.saving.register_keras_serializable(package="keras_jepa")
+class IJEPA(SelfSupervisedModel):
+    """I-JEPA: predict the target encoder's embeddings of masked blocks from the context.
+
+    One training step: the target encoder (an EMA copy of the context encoder, never
+    trained by gradients) encodes the full image; its tokens, normalised by a LayerNorm
+    without scale/offset and gathered at the target blocks, are the stop-gradient
+    targets. The context encoder encodes only the context tokens; the predictor predicts
+    each target block from them. The loss (smooth-L1 by default, as the reference code;
+    L2 as the paper's text) is averaged over real target tokens (`target_weights`). After
+    the optimizer step the target moves: `θ_t ← m θ_t + (1 − m) θ_c`, with `m` rising
+    linearly from `momentum` to `final_momentum` over the run.
+
+    Batches are dicts: `images` `[B, H, W, C]`, `context_indices` `int32 [B, Kc]`,
+    `target_indices` `int32 [B, M, Kt]`, `target_weights` `float32 [B, M, Kt]`, as made by
+    `keras_jepa.masking.MultiBlockMaskGenerator`.
+
+    Args:
+        encoder: the context encoder, e.g. a `ViTEncoder`; anything called as
+            `encoder(images, token_indices=None)` that exposes `num_patches` works. The
+            target encoder is a copy of it.
+        predictor: a `JEPAPredictor` matching the encoder's grid and width.
+        loss: "smooth_l1" (default) or "l2".
+        momentum: EMA momentum at step 0 (reference 0.996).
+        final_momentum: EMA momentum at the end of the run (reference 1.0).
+        total_steps: length of the momentum ramp in optimizer steps. When None, `fit`
+            sets it to the run's `epochs × steps per epoch`.
+        target_norm_epsilon: epsilon of the target LayerNorm (reference 1e-5).
+
+    Example:
+    encoder = keras_jepa.models.ViTEncoder.from_preset("micro", image_size=16,
+                                                       patch_size=2, num_channels=1)
+    predictor = keras_jepa.models.JEPAPredictor.for_encoder(encoder, hidden_dim=32,
+                                                           depth=2)
+    model = keras_jepa.models.IJEPA(encoder, predictor)
+    model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=500))
+    model.fit(dataset, epochs=10)   # dataset of dict batches with masks
+    features = model.encode(images)  # [B, 64]
+    """
+
+    def __init__(
+        self,
+        encoder,
+        predictor,
+        loss="smooth_l1",
+        momentum=0.996,
+        final_momentum=1.0,
+        total_steps=None,
+        target_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}.")
+        for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
+        if total_steps is not None and (int(total_steps) != total_steps or total_steps < 1):
+            raise ValueError(f"`total_steps` must be a positive integer, got {total_steps!r}.")
+        num_patches = getattr(encoder, "num_patches", None)
+        if num_patches is None:
+            raise ValueError("`encoder` must expose `num_patches` (e.g. a ViTEncoder).")
+        if getattr(predictor, "num_patches", num_patches) != num_patches:
+            raise ValueError(
+                f"`predictor` is built for {predictor.num_patches} patches but the encoder "
+                f"has {num_patches}."
+            )
+        width = getattr(encoder, "hidden_dim", None)
+        if getattr(predictor, "input_dim", width) != width:
+            raise ValueError(
+                f"`predictor.input_dim` ({predictor.input_dim}) must equal the encoder "
+                f"width ({width})."
+            )
+        self.context_encoder = encoder
+        self.predictor = predictor
+        self.loss_name = loss
+        self.momentum = float(momentum)
+        self.final_momentum = float(final_momentum)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.target_norm_epsilon = float(target_norm_epsilon)
+        self.num_patches = int(num_patches)
+
+        self.target_encoder = encoder.__class__.from_config(encoder.get_config())
+        if not self.target_encoder.built:
+            self.target_encoder.build(getattr(encoder, "image_shape", None))
+        self.target_encoder.trainable = False
+        copy_weights(self._ema_pairs)
+        self.built = True
+
+    @property
+    def _ema_pairs(self):
+        # Recomputed rather than stored: a stored list of variables would be tracked
+        # by Keras as weights of this model.
+        return pair_variables(self.target_encoder, self.context_encoder)
+
+    # === The objective ===
+
+    def _check_masks(self, batch):
+        context, targets, weights = (batch[k] for k in MASK_KEYS)
+        check_token_indices(context, self.num_patches, "context_indices", rank=2)
+        check_token_indices(targets, self.num_patches, "target_indices", rank=3)
+        if tuple(weights.shape) != tuple(targets.shape):
+            raise ValueError(
+                f"`target_weights` shape {tuple(weights.shape)} must equal "
+                f"`target_indices` shape {tuple(targets.shape)}."
+            )
+
+    def call(self, inputs, training=False):
+        """Predicted target embeddings `[B, M, Kt, D]` for a batch dict."""
+        batch = unpack_batch(inputs)
+        self._check_masks(batch)
+        context = self.context_encoder(
+            batch["images"], token_indices=batch["context_indices"], training=training
+        )
+        return self.predictor(
+            context, batch["context_indices"], batch["target_indices"], training=training
+        )
+
+    def compute_targets(self, images, target_indices):
+        """Stop-gradient targets `[B, M, Kt, D]`: normalised target-encoder tokens."""
+        with no_gradient():
+            tokens = self.target_encoder(images, training=False)
+            tokens = normalize_features(tokens, self.target_norm_epsilon)
+            num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
+            flat = ops.reshape(target_indices, (-1, num_blocks * num_target))
+            targets = gather_tokens(tokens, flat)
+            targets = ops.reshape(targets, (-1, num_blocks, num_target, tokens.shape[-1]))
+        return ops.stop_gradient(targets)
+
+    def compute_ssl_loss(self, data, training=True):
+        batch = unpack_batch(data)
+        targets = self.compute_targets(batch["images"], batch["target_indices"])
+        predictions = self(batch, training=training)
+        per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
+        weights = ops.cast(batch["target_weights"], "float32")
+        loss = ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
+        return loss, {}
+
+    # === The target ===
+
+    def momentum_at(self, step):
+        """EMA momentum used after optimizer step `step` (0-based)."""
+        if self.total_steps is None:
+            raise ValueError(
+                "The momentum schedule needs `total_steps`: pass it to IJEPA or train "
+                "with `fit`, which sets it from epochs × steps per epoch."
+            )
+        return LinearSchedule(self.momentum, self.final_momentum, self.total_steps)(step)
+
+    def update_target(self, step):
+        momentum = self.momentum_at(step)
+        ema_update(self._ema_pairs, momentum)
+        return {"momentum": momentum}
+
+    # === Training entry point ===
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; also sets the momentum ramp's length when not given."""
+        if self.total_steps is None:
+            bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            steps = _steps_per_epoch(bound.arguments)
+            epochs = bound.arguments["epochs"] - bound.arguments["initial_epoch"]
+            self.total_steps = max(1, steps * epochs)
+            self.train_function = None  # the ramp length is a constant of the step
+        return super().fit(*args, **kwargs)
+
+    # === Features ===
+
+    def encode(self, images, encoder="target", pool="mean", batch_size=256):
+        """Features for downstream use: pooled encoder tokens.
+
+        Args:
+            images: `[N, H, W, C]` array or tensor.
+            encoder: "target" (default, as the reference evaluates) or "context".
+            pool: "mean" (average over tokens, `[N, D]`) or "none" (`[N, tokens, D]`).
+            batch_size: images per forward pass.
+
+        Returns:
+            A numpy array of features.
+        """
+        if encoder not in ("target", "context"):
+            raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
+        if pool not in ("mean", "none"):
+            raise ValueError(f"`pool` must be 'mean' or 'none', got {pool!r}.")
+        network = self.target_encoder if encoder == "target" else self.context_encoder
+        images = np.asarray(ops.convert_to_numpy(images))
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            tokens = network(images[start : start + batch_size], training=False)
+            if pool == "mean":
+                tokens = ops.mean(tokens, axis=1)
+            outputs.append(ops.convert_to_numpy(tokens))
+        return np.concatenate(outputs, axis=0)
+
+    # === Config ===
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.context_encoder),
+                "predictor": keras.saving.serialize_keras_object(self.predictor),
+                "loss": self.loss_name,
+                "momentum": self.momentum,
+                "final_momentum": self.final_momentum,
+                "total_steps": self.total_steps,
+                "target_norm_epsilon": self.target_norm_epsilon,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["predictor"] = keras.saving.deserialize_keras_object(config["predictor"])
+        return cls(**config)
+
+
+def _steps_per_epoch(arguments):
+    """Optimizer steps per epoch of a `fit` call, or a clear error when unknowable."""
+    if arguments.get("steps_per_epoch"):
+        return int(arguments["steps_per_epoch"])
+    x = arguments["x"]
+    if isinstance(x, dict):
+        first = next(iter(x.values()))
+        if hasattr(first, "shape"):
+            batch_size = arguments.get("batch_size") or 32
+            return -(-int(first.shape[0]) // batch_size)
+    cardinality = getattr(x, "cardinality", None)
+    if cardinality is not None:
+        count = int(cardinality())
+        if count > 0:
+            return count
+    if hasattr(x, "__len__"):
+        return len(x)
+    raise ValueError(
+        "Cannot infer the number of steps per epoch for the EMA momentum schedule: pass "
+        "`steps_per_epoch` to fit or `total_steps` to IJEPA."
+    )

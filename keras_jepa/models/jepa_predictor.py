@@ -1,0 +1,193 @@
+"""`JEPAPredictor`: the narrow ViT that predicts target-block embeddings from the context."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_jepa.layers import SinCosPositionEmbedding
+from keras_jepa.layers import TransformerBlock
+from keras_jepa.models.vit_encoder import check_token_indices
+from keras_jepa.models.vit_encoder import truncated_normal
+
+
+@keras.saving.register_keras_serializable(package="keras_jepa")
+class JEPAPredictor(keras.Model):
+    """Predicts the target encoder's embeddings of target blocks from context tokens.
+
+    Projects the context tokens to the predictor width and adds the predictor's own
+    fixed positions; appends, per target position, one shared learnable mask token plus
+    that position's embedding; runs the blocks; keeps the target positions; projects
+    back to the encoder width. Each of the M target blocks is predicted in its own
+    sequence (the context is repeated per block), so target blocks never attend to each
+    other — as in the reference.
+
+    Args:
+        num_patches: patches in the (square) grid, or pass `grid_size`.
+        input_dim: encoder width (input and output width of the predictor).
+        hidden_dim: predictor width (reference 384 for ViT-H; narrow).
+        depth: number of transformer blocks (reference 12).
+        num_heads: attention heads (the reference uses the encoder's).
+        mlp_ratio: MLP width as a multiple of `hidden_dim`.
+        grid_size: `(rows, cols)` for a non-square grid; overrides `num_patches`.
+        qkv_bias, layer_norm_epsilon, init_std: as in `ViTEncoder`.
+
+    Call arguments:
+        context_tokens: `[B, Kc, input_dim]` context-encoder output.
+        context_indices: `int32 [B, Kc]` grid positions of the context tokens.
+        target_indices: `int32 [B, M, Kt]` grid positions of the target tokens.
+
+    Returns:
+        `[B, M, Kt, input_dim]` predicted target embeddings.
+
+    Example:
+    predictor = keras_jepa.models.JEPAPredictor(
+        num_patches=64, input_dim=192, hidden_dim=96, depth=3, num_heads=3)
+    predictions = predictor(context_tokens, context_indices, target_indices)
+    """
+
+    def __init__(
+        self,
+        num_patches=None,
+        input_dim=768,
+        hidden_dim=384,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        grid_size=None,
+        qkv_bias=True,
+        layer_norm_epsilon=1e-6,
+        init_std=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if grid_size is None:
+            side = math.isqrt(num_patches or 0)
+            if num_patches is None or side * side != num_patches:
+                raise ValueError(
+                    "`num_patches` must be a perfect square (or pass `grid_size` for a "
+                    f"rectangular grid), got {num_patches!r}."
+                )
+            grid_size = (side, side)
+        grid_size = tuple(int(g) for g in grid_size)
+        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
+                            ("depth", depth), ("num_heads", num_heads)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        self.grid_size = grid_size
+        self.num_patches = grid_size[0] * grid_size[1]
+        self.input_dim = int(input_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.depth = int(depth)
+        self.num_heads = int(num_heads)
+        self.mlp_ratio = float(mlp_ratio)
+        self.qkv_bias = bool(qkv_bias)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.init_std = float(init_std)
+
+        def dense(units, name):
+            return keras.layers.Dense(
+                units,
+                kernel_initializer=truncated_normal(self.init_std),
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        self.input_projection = dense(self.hidden_dim, "input_projection")
+        self.position_embedding = SinCosPositionEmbedding(
+            self.grid_size, self.hidden_dim, dtype=self.dtype_policy, name="position_embedding"
+        )
+        self.blocks = [
+            TransformerBlock(
+                self.hidden_dim,
+                self.num_heads,
+                mlp_ratio=self.mlp_ratio,
+                qkv_bias=self.qkv_bias,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                kernel_initializer=truncated_normal(self.init_std),
+                output_kernel_initializer=truncated_normal(
+                    self.init_std / math.sqrt(2.0 * (i + 1))
+                ),
+                dtype=self.dtype_policy,
+                name=f"block_{i}",
+            )
+            for i in range(self.depth)
+        ]
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
+        )
+        self.output_projection = dense(self.input_dim, "output_projection")
+        self.build()
+
+    @classmethod
+    def for_encoder(cls, encoder, hidden_dim=384, depth=12, num_heads=None, **kwargs):
+        """A predictor matched to `encoder`'s grid and width (heads default to its)."""
+        return cls(
+            input_dim=encoder.hidden_dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            num_heads=encoder.num_heads if num_heads is None else num_heads,
+            grid_size=encoder.grid_size,
+            **kwargs,
+        )
+
+    def build(self, input_shape=None):
+        self.mask_token = self.add_weight(
+            shape=(1, 1, self.hidden_dim),
+            initializer=truncated_normal(self.init_std),
+            name="mask_token",
+        )
+        self.input_projection.build((None, None, self.input_dim))
+        for block in self.blocks:
+            block.build((None, None, self.hidden_dim))
+        self.norm.build((None, None, self.hidden_dim))
+        self.output_projection.build((None, None, self.hidden_dim))
+        self.built = True
+
+    def call(self, context_tokens, context_indices, target_indices):
+        if len(context_tokens.shape) != 3 or context_tokens.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"`context_tokens` must have shape (batch, tokens, {self.input_dim}), got "
+                f"{tuple(context_tokens.shape)}."
+            )
+        check_token_indices(context_indices, self.num_patches, "context_indices", rank=2)
+        check_token_indices(target_indices, self.num_patches, "target_indices", rank=3)
+        num_context = context_tokens.shape[1]
+        num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
+        if context_indices.shape[1] != num_context:
+            raise ValueError(
+                f"`context_indices` has {context_indices.shape[1]} tokens per row but "
+                f"`context_tokens` has {num_context}."
+            )
+
+        x = self.position_embedding(self.input_projection(context_tokens), context_indices)
+        # One sequence per target block: [B, Kc, H] -> [B * M, Kc, H].
+        x = ops.repeat(x, num_blocks, axis=0)
+        targets = ops.reshape(target_indices, (-1, num_target))
+        queries = ops.broadcast_to(
+            ops.cast(self.mask_token, x.dtype), (ops.shape(targets)[0], num_target, self.hidden_dim)
+        )
+        queries = self.position_embedding(queries, targets)
+        x = ops.concatenate([x, queries], axis=1)
+        for block in self.blocks:
+            x = block(x)
+        x = self.output_projection(self.norm(x[:, num_context:]))
+        return ops.reshape(x, (-1, num_blocks, num_target, self.input_dim))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_patches": self.num_patches,
+                "input_dim": self.input_dim,
+                "hidden_dim": self.hidden_dim,
+                "depth": self.depth,
+                "num_heads": self.num_heads,
+                "mlp_ratio": self.mlp_ratio,
+                "grid_size": self.grid_size,
+                "qkv_bias": self.qkv_bias,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "init_std": self.init_std,
+            }
+        )
+        return config
