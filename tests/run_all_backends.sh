@@ -6,6 +6,9 @@ set -u
 cd "$(dirname "$0")/.."
 backends=${KERAS_JEPA_TEST_BACKENDS:-"jax tensorflow torch"}
 failed=()
+# Shared by the three runs (e.g. cross-backend results computed once).
+export KERAS_JEPA_TEST_CACHE=$(mktemp -d)
+trap 'rm -rf "$KERAS_JEPA_TEST_CACHE"' EXIT
 for backend in $backends; do
   echo "=== KERAS_BACKEND=$backend ==="
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@"

@@ -1,1 +1,6 @@
-"""keras_jepa.data."""
+"""tf.data input pipelines: sources, augmentation and mask attachment.
+
+TensorFlow is imported here (tf.data is the pipeline on every backend).
+"""
+
+from keras_jepa.data.mask_attachment import attach_masks

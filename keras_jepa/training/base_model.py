@@ -36,6 +36,11 @@ class SelfSupervisedModelBase(keras.Model):
         # `shuffle=True` on every call.
         if hasattr(x, "element_spec") and "shuffle" not in kwargs and len(args) < 4:
             kwargs["shuffle"] = False
+        # Built before the first traced step: variables created while tracing make
+        # TensorFlow trace the step a second time.
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.trainable_variables)
         return super().fit(x, *args, **kwargs)
 
     def compute_ssl_loss(self, data, training=True):

@@ -1,0 +1,13 @@
+"""keras_jepa.masking: mask generators with static shapes (numpy, usable in tf.data).
+
+``MultiBlockMaskGenerator`` draws I-JEPA's context and target blocks;
+``RandomMaskGenerator`` draws MAE's random visible/masked split. Both are seeded,
+offer a stateless ``sample(batch_size, seed)`` for pipelines, and serialize with
+``get_config``. ``keras_jepa.data.attach_masks`` adds them to a tf.data pipeline.
+"""
+
+from keras_jepa.masking.base import MaskGenerator
+from keras_jepa.masking.multi_block import MultiBlockMaskGenerator
+from keras_jepa.masking.random_mask import RandomMaskGenerator
+
+__all__ = ["MaskGenerator", "MultiBlockMaskGenerator", "RandomMaskGenerator"]

@@ -1,0 +1,141 @@
+import keras
+import numpy as np
+import pytest
+from helpers import random_batch
+from helpers import set_seeded_weights
+from helpers import tiny_encoder
+from helpers import tiny_ijepa
+from keras import ops
+from numpy_reference import ijepa_loss
+
+from keras_jepa.models import IJEPA
+from keras_jepa.models import JEPAPredictor
+from keras_jepa.training import ScheduledAdamW
+
+
+def weights_of(model):
+    return [ops.convert_to_numpy(w).copy() for w in model.weights]
+
+
+def test_target_is_a_non_trainable_copy():
+    model = tiny_ijepa()
+    assert model.target_encoder is not model.context_encoder
+    assert not model.target_encoder.trainable
+    trainable_ids = {id(v) for v in model.trainable_variables}
+    assert not any(id(v) in trainable_ids for v in model.target_encoder.weights)
+    for t, c in zip(model.target_encoder.weights, model.context_encoder.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(t), ops.convert_to_numpy(c))
+
+
+def test_ijepa_config_roundtrip_non_default():
+    model = tiny_ijepa(loss="l2", momentum=0.9, final_momentum=0.99, total_steps=7,
+                       target_norm_epsilon=1e-4)
+    config = model.get_config()
+    clone = IJEPA.from_config(config)
+    assert clone.get_config() == config
+    assert (clone.loss_name, clone.momentum, clone.total_steps) == ("l2", 0.9, 7)
+    assert clone.context_encoder.get_config() == model.context_encoder.get_config()
+
+
+@pytest.mark.parametrize("loss", ["smooth_l1", "l2"])
+def test_loss_matches_numpy_reference(rng, loss):
+    model = tiny_ijepa(loss=loss)
+    set_seeded_weights(model, seed=1)
+    batch = random_batch(rng)
+    value, _ = model.compute_ssl_loss(batch, training=False)
+    expected = ijepa_loss(model, batch, loss=loss)
+    assert float(value) == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_loss_ignores_padded_target_slots(rng):
+    model = tiny_ijepa()
+    batch = random_batch(rng)
+    base = float(model.compute_ssl_loss(batch, training=False)[0])
+    moved = dict(batch, target_indices=batch["target_indices"].copy())
+    moved["target_indices"][0, -1, -1] = (moved["target_indices"][0, -1, -1] + 1) % 16
+    # The padded slot has weight 0, so where it points does not matter...
+    assert float(model.compute_ssl_loss(moved, training=False)[0]) == pytest.approx(base, abs=1e-6)
+    # ...but a real slot does.
+    moved["target_indices"][0, 0, 0] = (moved["target_indices"][0, 0, 0] + 1) % 16
+    assert float(model.compute_ssl_loss(moved, training=False)[0]) != pytest.approx(base, abs=1e-6)
+
+
+def test_one_fit_step_updates_target_by_ema_of_new_context(rng, backend):
+    model = tiny_ijepa(momentum=0.75, final_momentum=0.95, total_steps=4)
+    model.compile(optimizer=ScheduledAdamW(learning_rate=0.05, weight_decay=0.1))
+    # Make target and context differ so that the EMA is visible.
+    set_seeded_weights(model.target_encoder, seed=3)
+    old_target = weights_of(model.target_encoder)
+    old_context = weights_of(model.context_encoder)
+    batch = random_batch(rng)
+    history = model.fit(batch, batch_size=3, epochs=1, verbose=0)
+    m = 0.75  # momentum of step 0
+    assert history.history["momentum"][0] == pytest.approx(m)
+    new_context = weights_of(model.context_encoder)
+    assert any(not np.allclose(a, b) for a, b in zip(old_context, new_context))
+    for old_t, new_c, new_t in zip(old_target, new_context, weights_of(model.target_encoder)):
+        np.testing.assert_allclose(new_t, m * old_t + (1 - m) * new_c, atol=1e-6)
+    if backend == "torch":
+        assert all(v.value.grad is None for v in model.target_encoder.weights)
+
+
+def test_momentum_and_learning_rate_follow_the_optimizer_step(rng):
+    total = 6
+    model = tiny_ijepa(momentum=0.9, final_momentum=1.0)
+    lr = keras.optimizers.schedules.PolynomialDecay(0.01, total, 0.001)
+    model.compile(optimizer=ScheduledAdamW(learning_rate=lr))
+    batches = {k: np.concatenate([v] * 2) for k, v in random_batch(rng).items()}
+    history = model.fit(batches, batch_size=3, epochs=3, verbose=0)
+    assert model.total_steps == total  # inferred: 3 epochs × 2 steps
+    # Logs are those of the last step of each epoch (steps 1, 3, 5).
+    np.testing.assert_allclose(history.history["momentum"], [0.9 + 0.1 * s / total for s in (1, 3, 5)], atol=1e-6)
+    np.testing.assert_allclose(history.history["lr"], [float(lr(s)) for s in (1, 3, 5)], rtol=1e-5)
+    assert int(model.optimizer.iterations) == total
+
+
+def test_save_load_gives_identical_outputs(rng, tmp_path):
+    model = tiny_ijepa(loss="l2", total_steps=5)
+    set_seeded_weights(model.target_encoder, seed=5)
+    batch = random_batch(rng)
+    path = tmp_path / "ijepa.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, IJEPA) and loaded.loss_name == "l2"
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded(batch)), ops.convert_to_numpy(model(batch)))
+    np.testing.assert_array_equal(loaded.encode(batch["images"]), model.encode(batch["images"]))
+    np.testing.assert_array_equal(
+        float(loaded.compute_ssl_loss(batch)[0]), float(model.compute_ssl_loss(batch)[0]))
+
+
+def test_encode_pools_the_target_encoder(rng):
+    model = tiny_ijepa()
+    set_seeded_weights(model.target_encoder, seed=2)
+    images = rng.normal(size=(5, 8, 8, 1)).astype("float32")
+    target_tokens = ops.convert_to_numpy(model.target_encoder(images))
+    np.testing.assert_allclose(model.encode(images, batch_size=2), target_tokens.mean(1), atol=1e-6)
+    context_tokens = ops.convert_to_numpy(model.context_encoder(images))
+    np.testing.assert_allclose(model.encode(images, encoder="context", pool="none"), context_tokens, atol=1e-6)
+    with pytest.raises(ValueError, match="`pool` must be 'mean' or 'none'"):
+        model.encode(images, pool="max")
+
+
+def test_bad_batches_and_settings_raise(rng):
+    model = tiny_ijepa()
+    batch = random_batch(rng)
+    with pytest.raises(ValueError, match="missing \\['target_weights'\\]"):
+        model({k: v for k, v in batch.items() if k != "target_weights"})
+    with pytest.raises(ValueError, match="`target_weights` shape"):
+        model(dict(batch, target_weights=batch["target_weights"][:, :1]))
+    with pytest.raises(ValueError, match=r"`target_indices` must lie in \[0, 16\)"):
+        model(dict(batch, target_indices=batch["target_indices"] + 16))
+    with pytest.raises(ValueError, match=r"`context_indices` holds 20 tokens per row but the grid has only 16"):
+        model(dict(batch, context_indices=np.zeros((3, 20), "int32")))
+    with pytest.raises(ValueError, match=r"`images` must have shape \(batch, 8, 8, 1\)"):
+        model(dict(batch, images=np.zeros((3, 8, 8, 3), "float32")))
+    with pytest.raises(ValueError, match="`loss` must be one of"):
+        tiny_ijepa(loss="cosine")
+    encoder = tiny_encoder()
+    with pytest.raises(ValueError, match="`predictor.input_dim` \\(8\\) must equal the encoder width \\(16\\)"):
+        IJEPA(encoder, JEPAPredictor(num_patches=16, input_dim=8, hidden_dim=8, depth=1, num_heads=2))
+    with pytest.raises(ValueError, match="built for 4 patches but the encoder has 16"):
+        IJEPA(encoder, JEPAPredictor(num_patches=4, input_dim=16, hidden_dim=8, depth=1, num_heads=2))
