@@ -1,0 +1,156 @@
+"""`TwoViewJEPA`: self-distillation on paired views ``(x, y)`` around any Keras encoder.
+
+The objective of THEORY.md §1, ``½ E‖P(f(x)) − StopGrad(f_target(y))‖²``, where the target
+encoder ``f_target`` is the online encoder itself behind a stop-gradient (the setting of the
+theory) or an exponential moving average of it. It is the small, encoder-agnostic half of
+`DeepLinearJEPA`, and what the non-linear (MLP) check of the paper trains.
+"""
+
+import keras
+from keras import ops
+
+from keras_jepa.training import SelfSupervisedModel
+from keras_jepa.training import copy_weights
+from keras_jepa.training import ema_update
+from keras_jepa.training import no_gradient
+from keras_jepa.training import pair_variables
+
+TARGETS = ("stop_gradient", "ema")
+
+
+def unpack_views(data):
+    """Returns ``(x, y)`` from a batch that holds a pair of views."""
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data
+    raise ValueError(
+        "The two-view models train on `(x, y)` pairs: call `fit(x, y, ...)` or use a "
+        f"dataset that yields `(x, y)` tuples. Got a batch of type {type(data).__name__}"
+        + (f" with {len(data)} elements." if isinstance(data, (tuple, list)) else ".")
+    )
+
+
+def half_squared_error(prediction, target):
+    """``½‖prediction − target‖²`` summed over features, averaged over the batch.
+
+    Summed (not averaged) over features so that the gradient is the population gradient
+    of THEORY.md §1, independent of the number of features.
+    """
+    return 0.5 * ops.mean(ops.sum(ops.square(prediction - target), axis=-1))
+
+
+@keras.saving.register_keras_serializable(package="keras_jepa.theory")
+class TwoViewJEPA(SelfSupervisedModel):
+    """JEPA (self-distillation) on paired views, for any encoder and predictor.
+
+    Loss on a batch of pairs: ``½ mean_batch ‖predictor(encoder(x)) − sg(target(y))‖²``.
+    The model's output (``model(x)``) is the online encoder's embedding.
+
+    Args:
+        encoder: a Keras model or layer mapping views ``[B, d]`` to embeddings ``[B, h]``.
+            It must be built (e.g. start with `keras.Input`) when ``target="ema"``.
+        predictor: a Keras layer or model mapping embeddings ``[B, h]`` to ``[B, h]``.
+        target: ``"stop_gradient"`` (default: the target is ``encoder`` itself with its
+            gradient stopped, as in the theory) or ``"ema"`` (a separate, non-trainable copy
+            updated as ``t ← m t + (1 − m) online`` after every optimizer step).
+        ema_momentum: the momentum ``m`` of the EMA target, in [0, 1).
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    ```python
+    encoder = keras.Sequential([keras.Input((100,)), keras.layers.Dense(256, "relu"),
+                                keras.layers.Dense(64)])
+    model = keras_jepa.theory.TwoViewJEPA(encoder, keras.layers.Dense(64))
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    x, y = keras_jepa.theory.make_two_view_data(lam, rho, num_samples=1024, seed=0)
+    model.fit(x, y, batch_size=1024, epochs=100)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoder,
+        predictor,
+        target="stop_gradient",
+        ema_momentum=0.99,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if target not in TARGETS:
+            raise ValueError(f"`target` must be one of {TARGETS}, got {target!r}.")
+        if not 0.0 <= float(ema_momentum) < 1.0:
+            raise ValueError(
+                f"`ema_momentum` must lie in [0, 1), got {ema_momentum!r}."
+            )
+        self.encoder = encoder
+        self.predictor = predictor
+        self.target = target
+        self.ema_momentum = float(ema_momentum)
+        self.target_encoder = None
+        self._target_pairs = []
+        if target == "ema":
+            if not encoder.built:
+                raise ValueError(
+                    "`encoder` must be built for target='ema' (give it a `keras.Input` or "
+                    "call it once) so that its target copy can start from its weights."
+                )
+            self.target_encoder = keras.models.clone_model(encoder)
+            self.target_encoder.trainable = False
+            self._target_pairs = pair_variables(self.target_encoder, encoder)
+            copy_weights(self._target_pairs)
+        self._build_if_input_known()
+
+    def _build_if_input_known(self):
+        # An encoder with a known input shape lets the whole model be built now, so that
+        # it can be saved (and its weights restored) before it has seen any data.
+        inputs = getattr(self.encoder, "inputs", None)
+        if self.encoder.built and inputs:
+            self.build(tuple(inputs[0].shape))
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        if not self.predictor.built:
+            self.predictor.build(self.encoder.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, x, training=False):
+        return self.encoder(x, training=training)
+
+    def target_embedding(self, y):
+        """The regression target ``sg(target(y))`` of a batch of target views."""
+        with no_gradient():
+            if self.target == "ema":
+                embedding = self.target_encoder(y, training=False)
+            else:
+                embedding = self.encoder(y, training=False)
+        return ops.stop_gradient(embedding)
+
+    def compute_ssl_loss(self, data, training=True):
+        x, y = unpack_views(data)
+        prediction = self.predictor(self.encoder(x, training=training), training=training)
+        return half_squared_error(prediction, self.target_embedding(y)), {}
+
+    def update_target(self, step):
+        if self.target == "ema":
+            ema_update(self._target_pairs, self.ema_momentum)
+        return {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "predictor": keras.saving.serialize_keras_object(self.predictor),
+                "target": self.target,
+                "ema_momentum": self.ema_momentum,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "predictor"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
