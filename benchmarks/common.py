@@ -1,0 +1,78 @@
+"""Helpers shared by the benchmark scripts: thread limits, subprocess per backend, output."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BACKENDS = ("jax", "tensorflow", "torch")
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def limit_threads(threads):
+    """Limits every library's CPU threads; call before importing keras."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[var] = str(threads)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_cpu_multi_thread_eigen=true "
+            f"intra_op_parallelism_threads={threads}"
+        ).strip()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def configure_backend_threads(threads):
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def run_per_backend(script, backends, extra_args, env=None):
+    """Runs `script --worker` once per backend in a fresh process; returns their JSON."""
+    results = []
+    for backend in backends:
+        worker_env = dict(os.environ, KERAS_BACKEND=backend, **(env or {}))
+        done = subprocess.run(
+            [sys.executable, script, "--worker", *extra_args],
+            env=worker_env, capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            print(done.stderr[-4000:], file=sys.stderr)
+            raise SystemExit(f"{backend} worker failed")
+        results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def machine():
+    import numpy
+
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+    }
+
+
+def write_results(name, payload, table_lines):
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:
+        json.dump(payload, f, indent=2)
+    with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as f:
+        f.write("\n".join(table_lines) + "\n")
+    print("\n".join(table_lines))

@@ -1,0 +1,119 @@
+"""I-JEPA pretraining of a micro ViT on the bundled 8×8 digits, with a linear probe.
+
+Command:   python recipes/digits_micro_ijepa.py            (KERAS_BACKEND=jax|tensorflow|torch)
+           python recipes/digits_micro_ijepa.py --smoke    (one short epoch, for CI)
+Hardware:  2 CPU cores.
+Runtime:   about 1–3 minutes (backend-dependent), compilation included.
+Result:    the loss falls steadily; a logistic-regression probe on the pooled target-encoder
+           features beats the same probe on the untrained encoder's features. Figures and
+           numbers go to the output folder (default runs/digits_micro_ijepa).
+
+Data: scikit-learn's digits (1,348 train / 449 test images, stratified fixed split),
+upsampled to 16 px; patch 2 gives an 8×8 grid, the reference's tiny-config grid.
+Model: micro ViT (64 wide, 4 deep, 4 heads), predictor 32 wide / 2 deep; multi-block
+masks with the reference's defaults; the reference's optimizer schedules.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+import keras_jepa
+
+
+def probe_accuracy(model, train, test):
+    """Test accuracy of a logistic-regression probe on pooled target-encoder features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(model.encode(train[0]))
+    probe = LogisticRegression(max_iter=2000)
+    probe.fit(scaler.transform(model.encode(train[0])), train[1])
+    return float(probe.score(scaler.transform(model.encode(test[0])), test[1]))
+
+
+def save_loss_curve(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("I-JEPA loss (smooth L1)")
+    ax.set_title(f"micro ViT on digits, backend {keras.backend.backend()}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/digits_micro_ijepa")
+    parser.add_argument("--smoke", action="store_true", help="one short epoch")
+    args = parser.parse_args()
+    if args.smoke:
+        args.epochs = 1
+    os.makedirs(args.out, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    image_size, patch_size = 16, 2
+    train = keras_jepa.data.load_digits("train", image_size)
+    test = keras_jepa.data.load_digits("test", image_size)
+    generator = keras_jepa.masking.MultiBlockMaskGenerator(
+        grid_size=image_size // patch_size, seed=args.seed)
+    dataset = keras_jepa.data.digits_dataset(args.batch_size, generator, "train", image_size, seed=args.seed)
+    steps_per_epoch = len(train[0]) // args.batch_size
+    if args.smoke:
+        dataset, steps_per_epoch = dataset.take(3), 3
+    total_steps = steps_per_epoch * args.epochs
+
+    encoder = keras_jepa.models.ViTEncoder.from_preset(
+        "micro", image_size=image_size, patch_size=patch_size, num_channels=1)
+    predictor = keras_jepa.models.JEPAPredictor.for_encoder(encoder, hidden_dim=32, depth=2)
+    model = keras_jepa.models.IJEPA(encoder, predictor, total_steps=total_steps)
+    model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=total_steps))
+    print(f"backend {keras.backend.backend()}; {generator}; "
+          f"{model.count_params():,} parameters; {total_steps} steps")
+
+    before = probe_accuracy(model, train, test)
+    start = time.perf_counter()
+    history = model.fit(dataset, epochs=args.epochs, verbose=1).history
+    seconds = time.perf_counter() - start
+    after = probe_accuracy(model, train, test)
+
+    results = {
+        "backend": keras.backend.backend(),
+        "epochs": args.epochs,
+        "steps": total_steps,
+        "train_seconds": round(seconds, 1),
+        "first_loss": float(history["loss"][0]),
+        "last_loss": float(history["loss"][-1]),
+        "probe_accuracy_untrained": before,
+        "probe_accuracy_pretrained": after,
+        "mask_generator": generator.get_config(),
+    }
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({**results, "history": {k: [float(v) for v in vs] for k, vs in history.items()}}, f, indent=2)
+    save_loss_curve(history, os.path.join(args.out, "loss.png"))
+    model.save(os.path.join(args.out, "ijepa_digits_micro.keras"))
+
+    print()
+    print("| backend | epochs | train s | loss first → last | probe acc. untrained | probe acc. I-JEPA |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {results['backend']} | {args.epochs} | {seconds:.0f} | "
+          f"{results['first_loss']:.4f} → {results['last_loss']:.4f} | {before:.3f} | {after:.3f} |")
+    print(f"\nSaved model, loss curve and results to {args.out}/")
+
+
+if __name__ == "__main__":
+    main()
