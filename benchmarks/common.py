@@ -16,12 +16,6 @@ def limit_threads(threads):
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ[var] = str(threads)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags:
-        os.environ["XLA_FLAGS"] = (
-            f"{flags} --xla_cpu_multi_thread_eigen=true "
-            f"intra_op_parallelism_threads={threads}"
-        ).strip()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
