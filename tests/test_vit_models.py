@@ -116,3 +116,20 @@ def test_predictor_rejects_bad_inputs(rng):
         predictor(context, ctx, tgt - 1)
     with pytest.raises(ValueError, match="`context_indices` has 2 tokens per row"):
         predictor(context, ctx[:, :2], tgt)
+
+
+def test_encoder_and_predictor_save_load_identical_outputs(rng, tmp_path):
+    encoder = tiny_encoder(qkv_bias=False)
+    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
+    images = rng.normal(size=(2, 8, 8, 1)).astype("float32")
+    indices = np.array([[3, 1, 7], [0, 15, 9]], "int32")
+    targets = np.array([[[2, 4]], [[5, 6]]], "int32")
+    encoder.save(tmp_path / "encoder.keras")
+    predictor.save(tmp_path / "predictor.keras")
+    encoder2 = keras.models.load_model(tmp_path / "encoder.keras")
+    predictor2 = keras.models.load_model(tmp_path / "predictor.keras")
+    np.testing.assert_array_equal(ops.convert_to_numpy(encoder2(images, token_indices=indices)),
+                                  ops.convert_to_numpy(encoder(images, token_indices=indices)))
+    context = ops.convert_to_numpy(encoder(images, token_indices=indices))
+    np.testing.assert_array_equal(ops.convert_to_numpy(predictor2(context, indices, targets)),
+                                  ops.convert_to_numpy(predictor(context, indices, targets)))
