@@ -8,6 +8,9 @@ Anchor:   the reference implementation takes 0.46–0.49 s per step on a 2-core 
           (≤ 0.345 s) and none slower than 1.25× (≤ 0.575 s).
 Writes:   benchmarks/results/ijepa_step_time.{json,md}
 
+`--config vit_b16 --dtype-policy mixed_bfloat16 --batch-size 128` times ViT-B/16 at 224 px
+(predictor 384/12, 14×14 grid) instead, for accelerators.
+
 Each backend runs in its own process. Timing: `model.fit` over pre-made batches (masks
 from MultiBlockMaskGenerator, so the pipeline costs nothing here), after a warm-up fit
 that compiles the step; the median of several timed fits, divided by their steps.
@@ -26,6 +29,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKENDS, configure_backend_threads, limit_threads, machine, run_per_backend, write_results  # noqa: E402
 
 REFERENCE_SECONDS = (0.46, 0.49)
+CONFIGS = {
+    "tiny": {
+        "image_size": 32, "patch_size": 4,
+        "encoder": dict(image_size=32, patch_size=4, hidden_dim=192, depth=6, num_heads=3),
+        "predictor": dict(hidden_dim=96, depth=3),
+    },
+    "vit_b16": {
+        "image_size": 224, "patch_size": 16,
+        "encoder": dict(image_size=224, patch_size=16, hidden_dim=768, depth=12, num_heads=12),
+        "predictor": dict(hidden_dim=384, depth=12),
+    },
+}
 
 
 def worker(args):
@@ -37,9 +52,12 @@ def worker(args):
     configure_backend_threads(args.threads)
     import keras_jepa
 
-    batch_size, image_size = args.batch_size, 32
+    if args.dtype_policy:
+        keras.config.set_dtype_policy(args.dtype_policy)
+    config = CONFIGS[args.config]
+    batch_size, image_size, patch_size = args.batch_size, config["image_size"], config["patch_size"]
     generator = keras_jepa.masking.MultiBlockMaskGenerator(
-        8, num_targets=4, seed=0,
+        image_size // patch_size, num_targets=4, seed=0,
         num_context_tokens=args.context_tokens, num_target_tokens=args.target_tokens)
     rng = np.random.default_rng(0)
     num_batches = args.steps
@@ -51,9 +69,8 @@ def worker(args):
     results = []
     for jit in args.jit:
         keras.utils.set_random_seed(0)
-        encoder = keras_jepa.models.ViTEncoder(
-            image_size=image_size, patch_size=4, hidden_dim=192, depth=6, num_heads=3)
-        predictor = keras_jepa.models.JEPAPredictor.for_encoder(encoder, hidden_dim=96, depth=3)
+        encoder = keras_jepa.models.ViTEncoder(**config["encoder"])
+        predictor = keras_jepa.models.JEPAPredictor.for_encoder(encoder, **config["predictor"])
         model = keras_jepa.models.IJEPA(encoder, predictor, total_steps=1000)
         jit_compile = {"auto": "auto", "true": True, "false": False}[jit]
         if jit_compile is False and keras.backend.backend() == "jax":
@@ -74,6 +91,7 @@ def worker(args):
             "num_context_tokens": generator.num_context_tokens,
             "num_target_tokens": generator.num_target_tokens,
             "batch_size": batch_size, "threads": args.threads, "steps": num_batches,
+            "config": args.config, "dtype_policy": keras.config.dtype_policy().name,
             "repeats": args.repeats,
         })
     print(json.dumps(results))
@@ -89,6 +107,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context-tokens", type=int, default=None)
     parser.add_argument("--target-tokens", type=int, default=None)
+    parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS))
+    parser.add_argument("--dtype-policy", default=None, help="e.g. mixed_bfloat16")
     parser.add_argument("--name", default="ijepa_step_time")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -96,7 +116,9 @@ def main():
         return worker(args)
     forwarded = ["--steps", str(args.steps), "--repeats", str(args.repeats),
                  "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-                 "--jit", *args.jit]
+                 "--jit", *args.jit, "--config", args.config]
+    if args.dtype_policy:
+        forwarded += ["--dtype-policy", args.dtype_policy]
     for flag, value in (("--context-tokens", args.context_tokens), ("--target-tokens", args.target_tokens)):
         if value is not None:
             forwarded += [flag, str(value)]
@@ -109,6 +131,8 @@ def main():
         f"{args.threads} threads. 32×32 images, patch 4, encoder 192/6/3, predictor 96/3, "
         f"4 targets, batch {args.batch_size}, fp32. Reference: {REFERENCE_SECONDS[0]}–"
         f"{REFERENCE_SECONDS[1]} s/step (ratio against {ref:.3f} s).",
+        "",
+        f"Config {args.config}, dtype policy {rows[0]['dtype_policy'] if rows else '-'}.",
         "",
         "| backend | jit_compile | Kc / Kt | s/step (median) | best | images/s | × reference |",
         "|---|---|---|---|---|---|---|",

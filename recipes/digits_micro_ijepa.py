@@ -58,6 +58,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument("--weight-decay", type=float, nargs=2, default=(0.04, 0.4),
+                        metavar=("START", "END"), help="cosine weight-decay schedule")
+    parser.add_argument("--momentum", type=float, default=0.996, help="initial EMA momentum")
     parser.add_argument("--out", default="runs/digits_micro_ijepa")
     parser.add_argument("--smoke", action="store_true", help="one short epoch")
     args = parser.parse_args()
@@ -80,8 +84,11 @@ def main():
     encoder = keras_jepa.models.ViTEncoder.from_preset(
         "micro", image_size=image_size, patch_size=patch_size, num_channels=1)
     predictor = keras_jepa.models.JEPAPredictor.for_encoder(encoder, hidden_dim=32, depth=2)
-    model = keras_jepa.models.IJEPA(encoder, predictor, total_steps=total_steps)
-    model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=total_steps))
+    model = keras_jepa.models.IJEPA(encoder, predictor, momentum=args.momentum,
+                                    total_steps=total_steps)
+    model.compile(optimizer=keras_jepa.training.ijepa_optimizer(
+        total_steps=total_steps, peak_learning_rate=args.learning_rate,
+        start_learning_rate=args.learning_rate / 5, weight_decay=tuple(args.weight_decay)))
     print(f"backend {keras.backend.backend()}; {generator}; "
           f"{model.count_params():,} parameters; {total_steps} steps")
 
