@@ -6,9 +6,9 @@ import keras
 from keras import ops
 
 from keras_jepa.layers import SinCosPositionEmbedding
-from keras_jepa.layers import TransformerBlock
 from keras_jepa.models.vit_encoder import check_token_indices
-from keras_jepa.models.vit_encoder import truncated_normal
+from keras_jepa.models.transformer_stack import transformer_blocks
+from keras_jepa.models.transformer_stack import truncated_normal
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -97,22 +97,10 @@ class JEPAPredictor(keras.Model):
         self.position_embedding = SinCosPositionEmbedding(
             self.grid_size, self.hidden_dim, dtype=self.dtype_policy, name="position_embedding"
         )
-        self.blocks = [
-            TransformerBlock(
-                self.hidden_dim,
-                self.num_heads,
-                mlp_ratio=self.mlp_ratio,
-                qkv_bias=self.qkv_bias,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                kernel_initializer=truncated_normal(self.init_std),
-                output_kernel_initializer=truncated_normal(
-                    self.init_std / math.sqrt(2.0 * (i + 1))
-                ),
-                dtype=self.dtype_policy,
-                name=f"block_{i}",
-            )
-            for i in range(self.depth)
-        ]
+        self.blocks = transformer_blocks(
+            self.hidden_dim, self.depth, self.num_heads, self.mlp_ratio, self.qkv_bias,
+            self.layer_norm_epsilon, self.init_std, self.dtype_policy,
+        )
         self.norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
         )

@@ -1,14 +1,13 @@
 """`ViTEncoder`: the I-JEPA context/target encoder, a ViT that can run on a token subset."""
 
-import math
-
 import keras
 from keras import ops
 
 from keras_jepa.layers import PatchEmbedding
 from keras_jepa.layers import SinCosPositionEmbedding
-from keras_jepa.layers import TransformerBlock
 from keras_jepa.layers import gather_tokens
+from keras_jepa.models.transformer_stack import transformer_blocks
+from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
 from keras_jepa.training import is_concrete
 
@@ -19,10 +18,6 @@ def _pair(value, name):
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return int(value[0]), int(value[1])
     raise ValueError(f"`{name}` must be an int or a (height, width) pair, got {value!r}.")
-
-
-def truncated_normal(stddev):
-    return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -111,22 +106,10 @@ class ViTEncoder(keras.Model):
         self.position_embedding = SinCosPositionEmbedding(
             self.grid_size, self.hidden_dim, dtype=self.dtype_policy, name="position_embedding"
         )
-        self.blocks = [
-            TransformerBlock(
-                self.hidden_dim,
-                self.num_heads,
-                mlp_ratio=self.mlp_ratio,
-                qkv_bias=self.qkv_bias,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                kernel_initializer=truncated_normal(self.init_std),
-                output_kernel_initializer=truncated_normal(
-                    self.init_std / math.sqrt(2.0 * (i + 1))
-                ),
-                dtype=self.dtype_policy,
-                name=f"block_{i}",
-            )
-            for i in range(self.depth)
-        ]
+        self.blocks = transformer_blocks(
+            self.hidden_dim, self.depth, self.num_heads, self.mlp_ratio, self.qkv_bias,
+            self.layer_norm_epsilon, self.init_std, self.dtype_policy,
+        )
         self.norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
         )
