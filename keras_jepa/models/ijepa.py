@@ -79,8 +79,9 @@ class IJEPA(SelfSupervisedModel):
         loss: "smooth_l1" (default) or "l2".
         momentum: EMA momentum at step 0 (reference 0.996).
         final_momentum: EMA momentum at the end of the run (reference 1.0).
-        total_steps: length of the momentum ramp in optimizer steps. When None, `fit`
-            sets it to the run's `epochs × steps per epoch`.
+        total_steps: length of the momentum ramp in optimizer steps. When None, the
+            first `fit` sets it to that run's `epochs × steps per epoch` (and it is
+            saved with the model, so a resumed run keeps the same ramp).
         target_norm_epsilon: epsilon of the target LayerNorm (reference 1e-5).
 
     Example:
