@@ -4,14 +4,18 @@ Command:   python recipes/digits_micro_ijepa.py            (KERAS_BACKEND=jax|te
            python recipes/digits_micro_ijepa.py --smoke    (one short epoch, for CI)
 Hardware:  2 CPU cores.
 Runtime:   about 1–3 minutes (backend-dependent), compilation included.
-Result:    the loss falls steadily; a logistic-regression probe on the pooled target-encoder
-           features beats the same probe on the untrained encoder's features. Figures and
-           numbers go to the output folder (default runs/digits_micro_ijepa).
+Result:    the loss falls from ~0.4 to ~0.01; a logistic-regression probe on the pooled
+           target-encoder features scores a little above the same probe on the untrained
+           encoder (~0.87 vs ~0.85 test accuracy) and well below raw pixels (~0.96); the
+           features' effective rank (RankMe) ends low (~5 of 64): at this scale the
+           encoder learns mostly position, not content — the output says so rather than
+           hiding it. Figures and numbers go to the output folder
+           (default runs/digits_micro_ijepa).
 
-Data: scikit-learn's digits (1,348 train / 449 test images, stratified fixed split),
+Data: scikit-learn's digits (1,347 train / 450 test images, stratified fixed split),
 upsampled to 16 px; patch 2 gives an 8×8 grid, the reference's tiny-config grid.
 Model: micro ViT (64 wide, 4 deep, 4 heads), predictor 32 wide / 2 deep; multi-block
-masks with the reference's defaults; the reference's optimizer schedules.
+masks, RandomResizedCrop (0.3–1.0) and optimizer schedules with the reference's defaults.
 """
 
 import argparse
@@ -25,15 +29,27 @@ import numpy as np
 import keras_jepa
 
 
-def probe_accuracy(model, train, test):
-    """Test accuracy of a logistic-regression probe on pooled target-encoder features."""
+def probe_accuracy(features, train, test):
+    """Test accuracy of a logistic-regression probe on features of the images."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(model.encode(train[0]))
-    probe = LogisticRegression(max_iter=2000)
-    probe.fit(scaler.transform(model.encode(train[0])), train[1])
-    return float(probe.score(scaler.transform(model.encode(test[0])), test[1]))
+    train_x, test_x = features(train[0]), features(test[0])
+    scaler = StandardScaler().fit(train_x)
+    probe = LogisticRegression(max_iter=3000).fit(scaler.transform(train_x), train[1])
+    return float(probe.score(scaler.transform(test_x), test[1]))
+
+
+def effective_rank(features):
+    """RankMe: exp(entropy) of the normalised singular values of centred features.
+
+    A collapsed encoder (every image mapped to nearly the same feature) has a rank
+    near 1; a healthy one uses a good share of its width.
+    """
+    centred = features - features.mean(0)
+    s = np.linalg.svd(centred, compute_uv=False)
+    p = s / s.sum()
+    return float(np.exp(-(p * np.log(p + 1e-12)).sum()))
 
 
 def save_loss_curve(history, path):
@@ -55,13 +71,15 @@ def save_loss_curve(history, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, nargs=2, default=(0.04, 0.4),
                         metavar=("START", "END"), help="cosine weight-decay schedule")
     parser.add_argument("--momentum", type=float, default=0.996, help="initial EMA momentum")
+    parser.add_argument("--crop-scale", type=float, nargs=2, default=(0.3, 1.0), metavar=("MIN", "MAX"),
+                        help="RandomResizedCrop area range (the reference's only augmentation)")
     parser.add_argument("--out", default="runs/digits_micro_ijepa")
     parser.add_argument("--smoke", action="store_true", help="one short epoch")
     args = parser.parse_args()
@@ -75,7 +93,8 @@ def main():
     test = keras_jepa.data.load_digits("test", image_size)
     generator = keras_jepa.masking.MultiBlockMaskGenerator(
         grid_size=image_size // patch_size, seed=args.seed)
-    dataset = keras_jepa.data.digits_dataset(args.batch_size, generator, "train", image_size, seed=args.seed)
+    dataset = keras_jepa.data.digits_dataset(args.batch_size, generator, "train", image_size,
+                                             seed=args.seed, crop_scale=tuple(args.crop_scale))
     steps_per_epoch = len(train[0]) // args.batch_size
     if args.smoke:
         dataset, steps_per_epoch = dataset.take(3), 3
@@ -92,11 +111,13 @@ def main():
     print(f"backend {keras.backend.backend()}; {generator}; "
           f"{model.count_params():,} parameters; {total_steps} steps")
 
-    before = probe_accuracy(model, train, test)
+    pixels = probe_accuracy(lambda x: x.reshape(len(x), -1), train, test)
+    before = probe_accuracy(model.encode, train, test)
     start = time.perf_counter()
     history = model.fit(dataset, epochs=args.epochs, verbose=1).history
     seconds = time.perf_counter() - start
-    after = probe_accuracy(model, train, test)
+    after = probe_accuracy(model.encode, train, test)
+    rank = effective_rank(model.encode(test[0]))
 
     results = {
         "backend": keras.backend.backend(),
@@ -107,6 +128,8 @@ def main():
         "last_loss": float(history["loss"][-1]),
         "probe_accuracy_untrained": before,
         "probe_accuracy_pretrained": after,
+        "probe_accuracy_pixels": pixels,
+        "effective_rank": rank,
         "mask_generator": generator.get_config(),
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -115,10 +138,12 @@ def main():
     model.save(os.path.join(args.out, "ijepa_digits_micro.keras"))
 
     print()
-    print("| backend | epochs | train s | loss first → last | probe acc. untrained | probe acc. I-JEPA |")
-    print("|---|---|---|---|---|---|")
+    print("| backend | epochs | train s | loss first → last | probe: pixels | untrained ViT | "
+          "I-JEPA ViT | RankMe |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {results['backend']} | {args.epochs} | {seconds:.0f} | "
-          f"{results['first_loss']:.4f} → {results['last_loss']:.4f} | {before:.3f} | {after:.3f} |")
+          f"{results['first_loss']:.4f} → {results['last_loss']:.4f} | {pixels:.3f} | "
+          f"{before:.3f} | {after:.3f} | {rank:.1f} of {encoder.hidden_dim} |")
     print(f"\nSaved model, loss curve and results to {args.out}/")
 
 

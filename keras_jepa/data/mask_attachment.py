@@ -12,6 +12,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from keras_jepa.data.accelerators import hide_accelerators_from_tensorflow
+
 _IMAGES = "images"
 
 
@@ -61,6 +63,7 @@ def attach_masks(
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     ```
     """
+    hide_accelerators_from_tensorflow()
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(
             f"`dataset` must be a tf.data.Dataset, got {type(dataset).__name__}."
