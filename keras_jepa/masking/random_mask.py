@@ -86,6 +86,35 @@ class RandomMaskGenerator(MaskGenerator):
             "masked_indices": np.sort(order[:, self.num_visible_tokens :], axis=-1),
         }
 
+    def sample_tensors(self, batch_size, seed=None):
+        """Draws a batch of masks with `keras.random`, as tensors of the Keras backend.
+
+        The same rule as `generator(batch_size)` (the patches with the lowest uniform
+        keys are visible; rows sorted ascending), written in keras.ops so that it can
+        run inside a compiled train step on every backend; the random stream is the
+        backend's, so the draws differ from the numpy ones and between backends.
+
+        Args:
+            batch_size: positive int, or a scalar integer tensor (a dynamic batch
+                dimension inside a traced step).
+            seed: a `keras.random.SeedGenerator` (needed inside a compiled JAX step:
+                its state then advances as part of the model's state), an int, or
+                None for Keras's global generator.
+
+        Returns:
+            Dict of int32 tensors `visible_indices` `[batch_size, num_visible_tokens]`
+            and `masked_indices` `[batch_size, num_masked_tokens]`.
+        """
+        if isinstance(batch_size, (int, np.integer)):
+            batch_size = check_positive_int(batch_size, "batch_size")
+        keys = keras.random.uniform((batch_size, self.num_patches), seed=seed)
+        order = keras.ops.cast(keras.ops.argsort(keys, axis=-1), "int32")
+        visible = self.num_visible_tokens
+        return {
+            "visible_indices": keras.ops.sort(order[:, :visible], axis=-1),
+            "masked_indices": keras.ops.sort(order[:, visible:], axis=-1),
+        }
+
     def get_config(self):
         config = {"num_patches": self.num_patches, "mask_ratio": self.mask_ratio}
         config.update(super().get_config())

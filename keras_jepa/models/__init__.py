@@ -1,6 +1,10 @@
-"""Models: the ViT encoder, the JEPA predictor, I-JEPA."""
+"""Models: the ViT encoder, the JEPA predictor, I-JEPA, and the MAE baseline with its decoder."""
 
 from keras_jepa.models.ijepa import IJEPA
 from keras_jepa.models.jepa_predictor import JEPAPredictor
+from keras_jepa.models.mae import MAE
+from keras_jepa.models.mae_decoder import MAEDecoder
+from keras_jepa.models.mae_decoder import patchify
+from keras_jepa.models.mae_decoder import unpatchify
 from keras_jepa.models.vit_encoder import ViTEncoder
 from keras_jepa.models.vit_presets import VIT_PRESETS

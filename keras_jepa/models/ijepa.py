@@ -3,10 +3,10 @@
 import inspect
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_jepa.layers import gather_tokens
+from keras_jepa.models.feature_extraction import pooled_features
 from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import LinearSchedule
 from keras_jepa.training import SelfSupervisedModel
@@ -238,17 +238,8 @@ class IJEPA(SelfSupervisedModel):
         """
         if encoder not in ("target", "context"):
             raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
-        if pool not in ("mean", "none"):
-            raise ValueError(f"`pool` must be 'mean' or 'none', got {pool!r}.")
         network = self.target_encoder if encoder == "target" else self.context_encoder
-        images = np.asarray(ops.convert_to_numpy(images))
-        outputs = []
-        for start in range(0, len(images), batch_size):
-            tokens = network(images[start : start + batch_size], training=False)
-            if pool == "mean":
-                tokens = ops.mean(tokens, axis=1)
-            outputs.append(ops.convert_to_numpy(tokens))
-        return np.concatenate(outputs, axis=0)
+        return pooled_features(network, images, pool=pool, batch_size=batch_size)
 
     # === Config ===
 

@@ -1,0 +1,41 @@
+"""Features for downstream use: an encoder's tokens, pooled, computed in batches.
+
+One helper behind every model's `encode`, so that probes on I-JEPA and MAE features
+compare like with like: the same forward pass (`training=False`, whole images, no
+masking), the same pooling, the same batching.
+"""
+
+import numpy as np
+from keras import ops
+
+POOLS = ("mean", "none")
+
+
+def pooled_features(network, images, pool="mean", batch_size=256):
+    """Runs `network` on `images` in batches and pools its tokens.
+
+    Args:
+        network: an encoder called as `network(images, training=False)` → `[B, N, D]`.
+        images: `[N, H, W, C]` array or tensor.
+        pool: "mean" (average over tokens, `[N, D]`) or "none" (`[N, tokens, D]`).
+        batch_size: images per forward pass.
+
+    Returns:
+        A numpy array of features.
+
+    Example:
+    features = pooled_features(model.encoder, images, pool="mean")
+    """
+    if pool not in POOLS:
+        raise ValueError(f"`pool` must be 'mean' or 'none', got {pool!r}.")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    batch_size = int(batch_size)
+    images = np.asarray(ops.convert_to_numpy(images))
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        tokens = network(images[start : start + batch_size], training=False)
+        if pool == "mean":
+            tokens = ops.mean(tokens, axis=1)
+        outputs.append(ops.convert_to_numpy(tokens))
+    return np.concatenate(outputs, axis=0)

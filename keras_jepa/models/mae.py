@@ -1,0 +1,366 @@
+"""`MAE`: the masked-autoencoder baseline, trained through I-JEPA's machinery.
+
+Same `ViTEncoder` (no class token, positions added before the visible tokens are
+gathered), same `SelfSupervisedModel` train step, optimizer and schedules, same data
+pipelines and the same `encode` path as `IJEPA`, so that the two objectives are compared
+on equal terms.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_jepa.layers import gather_tokens
+from keras_jepa.masking import RandomMaskGenerator
+from keras_jepa.models.feature_extraction import pooled_features
+from keras_jepa.models.mae_decoder import MAEDecoder
+from keras_jepa.models.mae_decoder import check_mask_partition
+from keras_jepa.models.mae_decoder import patchify
+from keras_jepa.models.mae_decoder import unpatchify
+from keras_jepa.training import SelfSupervisedModel
+
+MASK_KEYS = ("visible_indices", "masked_indices")
+_ENCODER_ATTRIBUTES = ("num_patches", "grid_size", "patch_size", "num_channels", "hidden_dim")
+
+
+def unpack_images_batch(data):
+    """`(images, masks or None)` from what `fit`/`evaluate`/`predict` hand a step.
+
+    Accepts an image tensor, a dict with `images` (and optionally both mask keys;
+    other keys such as `labels` are ignored) or a tuple whose first element is one of
+    those (`(x,)`, `(x, y)`: labels are ignored).
+    """
+    if isinstance(data, (tuple, list)):
+        if not data:
+            raise ValueError("MAE batches must hold images; got an empty tuple.")
+        data = data[0]
+    if isinstance(data, dict):
+        if "images" not in data:
+            raise ValueError(
+                "MAE batches that are dicts must have an 'images' key (and optionally "
+                f"'visible_indices' and 'masked_indices'); got keys {sorted(data)}."
+            )
+        present = [key for key in MASK_KEYS if key in data]
+        if len(present) == 1:
+            missing = [key for key in MASK_KEYS if key not in data]
+            raise ValueError(
+                f"The batch has {present} but not {missing}: pass both mask keys or "
+                "neither (the model then draws its own masks)."
+            )
+        masks = {key: data[key] for key in MASK_KEYS} if present else None
+        return data["images"], masks
+    return data, None
+
+
+def _patch_statistics(patches):
+    """Per-patch mean and unbiased variance over the pixels, as the MAE reference."""
+    size = patches.shape[-1]
+    mean = ops.mean(patches, axis=-1, keepdims=True)
+    variance = ops.sum(ops.square(patches - mean), axis=-1, keepdims=True) / (size - 1)
+    return mean, variance
+
+
+@keras.saving.register_keras_serializable(package="keras_jepa")
+class MAE(SelfSupervisedModel):
+    """Masked autoencoder: reconstruct the pixels of randomly masked patches.
+
+    One training step: each image's patches are split uniformly at random into a fixed
+    number of visible and masked patches (`RandomMaskGenerator`, drawn inside the step
+    from the model's seeded `keras.random.SeedGenerator` unless the batch carries
+    masks); the encoder runs on the visible patches only; the decoder adds a learnable
+    mask token at every masked position and predicts every patch's pixels; the loss is
+    the mean squared error on the masked patches only, against each patch's pixels
+    normalised by the patch's own mean and (unbiased) variance when `norm_pix_loss`.
+
+    Batches may be image tensors `[B, H, W, C]` (e.g. `fit(images, batch_size=...)`),
+    dicts with `images` (other keys are ignored), or dicts that also carry
+    `visible_indices` `int32 [B, Kv]` and `masked_indices` `int32 [B, Km]`, which are
+    then used as given: a pipeline can control the masks with
+    `keras_jepa.data.attach_masks(dataset, model.mask_generator)`.
+
+    Differences from the reference: the encoder has no class token (it is I-JEPA's
+    encoder, so the two are compared on the same network); the decoder sees the visible
+    and mask tokens in concatenated rather than unshuffled order, which attention cannot
+    tell apart since every token carries its position. Masks drawn inside the step are
+    state of a `SeedGenerator`, which Keras does not save with the weights (as for
+    Dropout): a resumed run draws different, equally distributed masks.
+
+    Args:
+        encoder: a `ViTEncoder` (anything called as `encoder(images, token_indices)`
+            that exposes `num_patches`, `grid_size`, `patch_size`, `num_channels` and
+            `hidden_dim` works).
+        decoder: an `MAEDecoder` matching the encoder's grid, width, patch size and
+            channels; default `MAEDecoder.for_encoder(encoder)` (half the width, a third
+            of the depth).
+        mask_ratio: fraction of the patches masked, in (0, 1) (reference 0.75); the
+            number of visible patches is `floor(num_patches · (1 − mask_ratio))`, fixed.
+        norm_pix_loss: whether targets are normalised per patch (reference: True for
+            the best features).
+        norm_pix_epsilon: added to the patch variance before the square root
+            (reference 1e-6).
+        seed: int or None; seeds the masks drawn inside the step and the numpy stream
+            of `mask_generator`. The same seed gives the same masks.
+
+    Example:
+    encoder = keras_jepa.models.ViTEncoder.from_preset(
+        "micro", image_size=16, patch_size=2, num_channels=1)
+    model = keras_jepa.models.MAE(encoder, mask_ratio=0.75, seed=0)
+    model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=500))
+    model.fit(images, batch_size=64, epochs=10)
+    reconstructions = model.reconstruct(images[:8])
+    features = model.encode(images)  # [N, 64], as IJEPA.encode
+
+    Reference:
+    - [He et al., 2022](https://arxiv.org/abs/2111.06377): Masked Autoencoders Are
+      Scalable Vision Learners.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        decoder=None,
+        mask_ratio=0.75,
+        norm_pix_loss=True,
+        norm_pix_epsilon=1e-6,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for attribute in _ENCODER_ATTRIBUTES:
+            if getattr(encoder, attribute, None) is None:
+                raise ValueError(
+                    f"`encoder` must expose `{attribute}` (e.g. a ViTEncoder), got "
+                    f"{type(encoder).__name__}."
+                )
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+        ):
+            raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}.")
+        if not float(norm_pix_epsilon) > 0.0:
+            raise ValueError(
+                f"`norm_pix_epsilon` must be a positive float, got {norm_pix_epsilon!r}."
+            )
+        # Validates `mask_ratio` (in (0, 1), leaving a visible and a masked token).
+        self.mask_generator = RandomMaskGenerator(
+            encoder.num_patches, mask_ratio=mask_ratio, seed=seed
+        )
+        if decoder is None:
+            decoder = MAEDecoder.for_encoder(encoder)
+        self._check_decoder(encoder, decoder)
+        patch_dim = encoder.patch_size**2 * encoder.num_channels
+        if norm_pix_loss and patch_dim < 2:
+            raise ValueError(
+                "`norm_pix_loss=True` normalises each patch by its own variance and needs "
+                f"at least 2 pixels per patch; the encoder's patches have {patch_dim}."
+            )
+
+        self.encoder = encoder
+        self.decoder = decoder
+        self.mask_ratio = self.mask_generator.mask_ratio
+        self.norm_pix_loss = bool(norm_pix_loss)
+        self.norm_pix_epsilon = float(norm_pix_epsilon)
+        self.seed = None if seed is None else int(seed)
+        self.num_patches = int(encoder.num_patches)
+        self.grid_size = tuple(encoder.grid_size)
+        self.patch_size = int(encoder.patch_size)
+        self.num_channels = int(encoder.num_channels)
+        self.num_visible_tokens = self.mask_generator.num_visible_tokens
+        self.num_masked_tokens = self.mask_generator.num_masked_tokens
+        # A model attribute, so its state is part of the model's non-trainable
+        # variables: the JAX step then carries it through its state and the masks
+        # change from step to step inside the compiled loop.
+        self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed_generator")
+        self.built = True
+
+    @staticmethod
+    def _check_decoder(encoder, decoder):
+        expected = (
+            ("input_dim", encoder.hidden_dim, "the encoder width (`hidden_dim`)"),
+            ("grid_size", tuple(encoder.grid_size), "the encoder's `grid_size`"),
+            ("patch_size", encoder.patch_size, "the encoder's `patch_size`"),
+            ("num_channels", encoder.num_channels, "the encoder's `num_channels`"),
+        )
+        for attribute, value, meaning in expected:
+            actual = getattr(decoder, attribute, None)
+            if isinstance(actual, list):
+                actual = tuple(actual)
+            if actual != value:
+                raise ValueError(
+                    f"`decoder.{attribute}` ({actual!r}) must equal {meaning} ({value!r})."
+                )
+
+    # === Masks ===
+
+    def sample_masks(self, batch_size):
+        """Masks from the model's seeded in-graph stream (advances it).
+
+        Returns:
+            Dict of int32 tensors `visible_indices` `[B, Kv]`, `masked_indices` `[B, Km]`.
+        """
+        return self.mask_generator.sample_tensors(batch_size, seed=self.seed_generator)
+
+    def _images_and_masks(self, data):
+        images, masks = unpack_images_batch(data)
+        images = ops.convert_to_tensor(images)
+        if len(images.shape) != 4:
+            raise ValueError(
+                "MAE `images` must have rank 4 [batch, height, width, channels], got "
+                f"shape {tuple(images.shape)}."
+            )
+        if masks is None:
+            masks = self.sample_masks(ops.shape(images)[0])
+        return images, masks["visible_indices"], masks["masked_indices"]
+
+    # === The objective ===
+
+    def predict_patches(self, images, visible_indices, masked_indices, training=False):
+        """Decoder output `[B, num_patches, p²·C]`, grid order, in the loss's space.
+
+        The encoder sees only the visible patches. With `norm_pix_loss` the values are
+        per-patch normalised pixels; `reconstruct` maps them back to pixels.
+        """
+        check_mask_partition(visible_indices, masked_indices, self.num_patches)
+        tokens = self.encoder(images, token_indices=visible_indices, training=training)
+        return self.decoder(tokens, visible_indices, masked_indices, training=training)
+
+    def _normalize_patches(self, patches):
+        if not self.norm_pix_loss:
+            return patches
+        mean, variance = _patch_statistics(patches)
+        return (patches - mean) * ops.rsqrt(variance + self.norm_pix_epsilon)
+
+    def reconstruction_loss(self, images, predicted_patches, masked_indices):
+        """Mean squared error over the masked patches only.
+
+        Args:
+            images: `[B, H, W, C]` target images.
+            predicted_patches: `[B, num_patches, p²·C]`, as from `predict_patches`.
+            masked_indices: `int32 [B, Km]`; no other patch enters the loss.
+
+        Returns:
+            A float32 scalar.
+        """
+        targets = gather_tokens(patchify(ops.cast(images, "float32"), self.patch_size),
+                                masked_indices)
+        predictions = gather_tokens(ops.cast(predicted_patches, "float32"), masked_indices)
+        return ops.mean(ops.square(predictions - self._normalize_patches(targets)))
+
+    def compute_ssl_loss(self, data, training=True):
+        images, visible, masked = self._images_and_masks(data)
+        predicted = self.predict_patches(images, visible, masked, training=training)
+        return self.reconstruction_loss(images, predicted, masked), {}
+
+    # === Reconstructions ===
+
+    def patches_to_images(self, images, predicted_patches, visible_indices, paste_visible=True):
+        """Predicted patches → images `[B, H, W, C]` in pixel space.
+
+        With `norm_pix_loss` the model predicts each patch's normalised pixels, so each
+        prediction is scaled back with the mean and standard deviation of the true patch
+        (information the model never saw for masked patches: the figure shows predicted
+        structure, the patch's brightness and contrast come from the image). With
+        `paste_visible` the visible patches show the input pixels, as MAE's figures do.
+        """
+        patches = patchify(ops.cast(images, "float32"), self.patch_size)
+        predicted = ops.cast(predicted_patches, "float32")
+        if self.norm_pix_loss:
+            mean, variance = _patch_statistics(patches)
+            predicted = predicted * ops.sqrt(variance + self.norm_pix_epsilon) + mean
+        if paste_visible:
+            one_hot = ops.one_hot(ops.cast(visible_indices, "int32"), self.num_patches)
+            is_visible = ops.expand_dims(ops.max(one_hot, axis=1) > 0, -1)
+            predicted = ops.where(is_visible, patches, predicted)
+        return unpatchify(predicted, self.patch_size, self.grid_size, self.num_channels)
+
+    def call(self, inputs, training=False):
+        """Reconstructed images `[B, H, W, C]`, visible patches pasted from the input.
+
+        `inputs` is a batch as in `fit`; without masks they are drawn from the model's
+        stream, so `predict(images)` returns reconstructions.
+        """
+        images, visible, masked = self._images_and_masks(inputs)
+        predicted = self.predict_patches(images, visible, masked, training=training)
+        return self.patches_to_images(images, predicted, visible)
+
+    def reconstruct(self, images, masks=None, seed=0, paste_visible=True, batch_size=256):
+        """Reconstructions of `images` as a numpy array `[N, H, W, C]`.
+
+        Args:
+            images: `[N, H, W, C]` array or tensor.
+            masks: dict with `visible_indices` and `masked_indices` for all N images, or
+                None to draw them with `mask_generator.sample(N, seed)` (numpy, stateless:
+                the same seed gives the same masks, and training's mask stream is left
+                untouched).
+            seed: seed of the drawn masks.
+            paste_visible: show the input pixels at visible patches.
+            batch_size: images per forward pass.
+
+        Returns:
+            A float32 numpy array of the images' shape.
+        """
+        images = np.asarray(ops.convert_to_numpy(images))
+        if masks is None:
+            masks = self.mask_generator.sample(len(images), seed)
+        visible = np.asarray(ops.convert_to_numpy(masks["visible_indices"]))
+        masked = np.asarray(ops.convert_to_numpy(masks["masked_indices"]))
+        if len(visible) != len(images) or len(masked) != len(images):
+            raise ValueError(
+                f"`masks` must hold one row per image ({len(images)}), got "
+                f"{len(visible)} visible and {len(masked)} masked rows."
+            )
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            chunk = slice(start, start + batch_size)
+            predicted = self.predict_patches(images[chunk], visible[chunk], masked[chunk])
+            pixels = self.patches_to_images(images[chunk], predicted, visible[chunk],
+                                            paste_visible=paste_visible)
+            outputs.append(ops.convert_to_numpy(pixels))
+        return np.concatenate(outputs, axis=0)
+
+    # === Features ===
+
+    def encode(self, images, encoder="encoder", pool="mean", batch_size=256):
+        """Features for downstream use: the encoder's tokens on whole images, pooled.
+
+        The same path as `IJEPA.encode` (no masking, `training=False`), so probes on the
+        two compare like with like.
+
+        Args:
+            images: `[N, H, W, C]` array or tensor.
+            encoder: "encoder", the only one (MAE has no target encoder).
+            pool: "mean" (average over tokens, `[N, D]`) or "none" (`[N, tokens, D]`).
+            batch_size: images per forward pass.
+
+        Returns:
+            A numpy array of features.
+        """
+        if encoder != "encoder":
+            raise ValueError(
+                f"MAE has a single encoder: `encoder` must be 'encoder', got {encoder!r}."
+            )
+        return pooled_features(self.encoder, images, pool=pool, batch_size=batch_size)
+
+    # === Config ===
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "mask_ratio": self.mask_ratio,
+                "norm_pix_loss": self.norm_pix_loss,
+                "norm_pix_epsilon": self.norm_pix_epsilon,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
