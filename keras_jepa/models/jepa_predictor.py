@@ -1,12 +1,12 @@
 """`JEPAPredictor`: the narrow ViT that predicts target-block embeddings from the context."""
 
-import math
-
 import keras
 from keras import ops
 
 from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.models.vit_encoder import check_token_indices
+from keras_jepa.models.config_checks import check_positive_ints
+from keras_jepa.models.config_checks import resolve_grid_size
 from keras_jepa.models.transformer_stack import transformer_blocks
 from keras_jepa.models.transformer_stack import truncated_normal
 
@@ -61,19 +61,10 @@ class JEPAPredictor(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if grid_size is None:
-            side = math.isqrt(num_patches or 0)
-            if num_patches is None or side * side != num_patches:
-                raise ValueError(
-                    "`num_patches` must be a perfect square (or pass `grid_size` for a "
-                    f"rectangular grid), got {num_patches!r}."
-                )
-            grid_size = (side, side)
-        grid_size = tuple(int(g) for g in grid_size)
-        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
-                            ("depth", depth), ("num_heads", num_heads)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        grid_size = resolve_grid_size(num_patches, grid_size)
+        check_positive_ints(
+            input_dim=input_dim, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads
+        )
         self.grid_size = grid_size
         self.num_patches = grid_size[0] * grid_size[1]
         self.input_dim = int(input_dim)

@@ -6,6 +6,7 @@ from keras import ops
 from keras_jepa.layers import PatchEmbedding
 from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import gather_tokens
+from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.transformer_stack import transformer_blocks
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
@@ -73,16 +74,14 @@ class ViTEncoder(keras.Model):
     ):
         super().__init__(**kwargs)
         height, width = _pair(image_size, "image_size")
-        if int(patch_size) != patch_size or patch_size < 1:
-            raise ValueError(f"`patch_size` must be a positive integer, got {patch_size!r}.")
+        check_positive_ints(
+            patch_size=patch_size, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads,
+            num_channels=num_channels,
+        )
         if height % patch_size or width % patch_size:
             raise ValueError(
                 f"`image_size` {image_size} is not divisible by patch_size={patch_size}."
             )
-        for name, value in (("hidden_dim", hidden_dim), ("depth", depth),
-                            ("num_heads", num_heads), ("num_channels", num_channels)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
         self.image_size = image_size
         self.patch_size = int(patch_size)
         self.hidden_dim = int(hidden_dim)
