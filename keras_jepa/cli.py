@@ -1,0 +1,197 @@
+"""The `keras-jepa` command line (also `python -m keras_jepa`): quickstart, train, evaluate,
+reproduce.
+
+The backend is Keras's: set `KERAS_BACKEND=jax|tensorflow|torch` before the command; every
+command prints the one in use. Exit codes: 0 success, 2 bad input (the
+message names the argument and what was expected), 1 a failed run.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+_CONFIG_HELP = (
+    "path to a config file (a .py module with get_config(smoke=False), or a "
+    "run's config.json), or a bare name resolved to recipes/configs/<name>.py relative to "
+    "the current directory (run from the repository root), e.g. digits_micro, "
+    "cifar10_vit_tiny, imagenet_vit_b16, imagenet_vit_h14"
+)
+_THEORY_GLOB_DIR = "recipes"
+
+
+def build_parser():
+    """The argument parser of every command (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="keras-jepa",
+        description="I-JEPA and MAE pretraining, evaluation and theory figures for Keras 3. "
+                    "Backend: set KERAS_BACKEND=jax|tensorflow|torch.",
+        epilog=f"--config takes a {_CONFIG_HELP}.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    quick = commands.add_parser(
+        "quickstart", help="pretrain I-JEPA and MAE on the digits, probe both, compare",
+        description="Pretrains I-JEPA and MAE on the bundled digits with one micro ViT and "
+                    "one budget, probes both (plus raw pixels and an untrained encoder), "
+                    "prints a markdown table and saves figures and logs.")
+    quick.add_argument("--out", default="runs/quickstart", help="output folder")
+    quick.add_argument("--smoke", action="store_true", help="tiny variant, seconds")
+    quick.add_argument("--config", default=None,
+                       help=f"default digits_micro (built in when recipes/ is absent); {_CONFIG_HELP}")
+    quick.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+
+    train = commands.add_parser(
+        "train", help="pretrain one method on a config",
+        description="Pretrains one method; writes model.keras, config.json, log.csv, "
+                    "results.json and figures to --out.", epilog=f"--config: {_CONFIG_HELP}.")
+    train.add_argument("--method", required=True, choices=("ijepa", "mae"))
+    train.add_argument("--config", required=True, help=_CONFIG_HELP)
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--smoke", action="store_true", help="the config's small variant")
+    train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    train.add_argument("--no-eval", action="store_true", help="skip the linear probe")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="linear-probe a saved checkpoint",
+        description="Loads a .keras checkpoint and reports a logistic-regression probe's "
+                    "test accuracy on model.encode features, and RankMe.")
+    evaluate.add_argument("--model", required=True, help="a model.keras written by train")
+    evaluate.add_argument("--config", default=None,
+                          help=f"default: config.json beside --model; {_CONFIG_HELP}")
+    evaluate.add_argument("--smoke", action="store_true",
+                          help="with a .py --config: its small variant's data")
+    evaluate.add_argument("--out", default=None, help="write the metrics as JSON here")
+
+    reproduce = commands.add_parser(
+        "reproduce", help="run the theory recipes (figures of the deep-linear analysis)",
+        description="Runs recipes/theory_*.py (relative to the current directory) one by "
+                    "one, each writing into --out/<name>.")
+    reproduce.add_argument("--out", default="runs/theory", help="output folder")
+    reproduce.add_argument("--smoke", action="store_true", help="each recipe's quick variant")
+    reproduce.add_argument("--recipes", default=_THEORY_GLOB_DIR,
+                           help="folder holding theory_*.py (default: recipes)")
+    return parser
+
+
+def _positive(parser, value, name):
+    if value is not None and value < 1:
+        parser.error(f"argument {name}: must be a positive integer, got {value}")
+
+
+def _backend():
+    import keras
+
+    backend = keras.backend.backend()
+    print(f"keras-jepa: backend {backend} (set KERAS_BACKEND to change)", flush=True)
+    return backend
+
+
+def _run_quickstart(args):
+    from keras_jepa import experiment
+
+    _backend()
+    experiment.quickstart(args.out, smoke=args.smoke, config=args.config, epochs=args.epochs)
+    return 0
+
+
+def _run_train(args):
+    from keras_jepa import experiment
+
+    _backend()
+    config = experiment.load_config(args.config, smoke=args.smoke)
+    _, results = experiment.train(config, args.method, args.out, epochs=args.epochs,
+                                  evaluate_model=not args.no_eval)
+    summary = (f"loss {results['first_loss']:.4f} → {results['last_loss']:.4f} in "
+               f"{results['train_seconds']} s")
+    if "probe_accuracy" in results:
+        summary += (f"; probe accuracy {results['probe_accuracy']:.3f}, "
+                    f"RankMe {results['effective_rank']:.1f}")
+    print(f"{args.method}: {summary}; run folder {args.out}/")
+    return 0
+
+
+def _run_evaluate(args):
+    from keras_jepa import experiment
+
+    _backend()
+    config = args.config
+    if config is not None:
+        config = experiment.load_config(config, smoke=args.smoke)
+    metrics = experiment.evaluate_checkpoint(args.model, config)
+    print(f"{args.model}: probe accuracy {metrics['probe_accuracy']:.3f}, "
+          f"RankMe {metrics['effective_rank']:.1f}")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        experiment.write_json(args.out, metrics)
+    return 0
+
+
+def _run_reproduce(args):
+    if not os.path.isdir(args.recipes):
+        print(f"keras-jepa reproduce: no {args.recipes}/ folder under {os.getcwd()}; the "
+              "theory recipes ship with the repository: run from its root or pass "
+              "--recipes. Nothing was reproduced.", file=sys.stderr)
+        return 1
+    scripts = sorted(name for name in os.listdir(args.recipes)
+                     if name.startswith("theory_") and name.endswith(".py"))
+    if not scripts:
+        print(f"keras-jepa reproduce: no theory_*.py in {args.recipes}/; nothing was "
+              "reproduced.", file=sys.stderr)
+        return 1
+    print(f"keras-jepa: backend {os.environ.get('KERAS_BACKEND', 'keras default')}; "
+          f"running {len(scripts)} theory recipes", flush=True)
+    failures = []
+    for script in scripts:
+        name = script[len("theory_"):-len(".py")]
+        command = [sys.executable, os.path.join(args.recipes, script),
+                   "--out", os.path.join(args.out, name)]
+        if args.smoke:
+            command.append("--smoke")
+        print(f"\n$ {' '.join(command)}", flush=True)
+        start = time.perf_counter()
+        # Each recipe in its own process: they are scripts, and a failure in one must not
+        # take down the others.
+        code = subprocess.call(command)
+        print(f"[{script}] exit {code} after {time.perf_counter() - start:.0f} s", flush=True)
+        if code:
+            failures.append(script)
+    if failures:
+        print(f"keras-jepa reproduce: failed: {failures}", file=sys.stderr)
+        return 1
+    print(f"\nAll {len(scripts)} theory recipes ran; figures in {args.out}/")
+    return 0
+
+
+_COMMANDS = {"quickstart": _run_quickstart, "train": _run_train, "evaluate": _run_evaluate,
+             "reproduce": _run_reproduce}
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code (0 success, 1 failed run, 2 bad input).
+
+    Args:
+        argv: arguments without the program name; None reads `sys.argv`.
+
+    Example:
+    keras_jepa.cli.main(["train", "--method", "mae", "--config", "digits_micro",
+                         "--out", "runs/mae", "--smoke"])
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("epochs",):
+        _positive(parser, getattr(args, name, None), f"--{name}")
+    from keras_jepa.experiment import ExperimentError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except ExperimentError as error:
+        print(f"keras-jepa {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except FloatingPointError as error:
+        print(f"keras-jepa {args.command}: failed: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,623 @@
+"""The shared runner behind the command line: configs, training, probes and the quickstart.
+
+A config is a plain dict (see `digits_micro_config` for every key) that names a data
+source, the image and patch size, the encoder preset and overrides, the I-JEPA predictor,
+the MAE decoder, both methods' masks, the batch size, the epoch budget and the optimizer.
+I-JEPA and MAE built from one config share the encoder and the budget, so they compare
+like with like. Config files are Python modules with `get_config(smoke=False)`; they are
+loaded by path (`load_config`), so this module never imports `recipes/`.
+
+`train` pretrains one method and writes a run folder (checkpoint, resolved config,
+CSV/JSON logs, figures); `evaluate` probes a saved checkpoint; `quickstart` trains both
+methods on the digits and prints a comparison table.
+"""
+
+import copy
+import csv
+import importlib.util
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_jepa import masking
+from keras_jepa import models
+from keras_jepa import training
+
+METHODS = ("ijepa", "mae")
+DATA_SOURCES = ("digits", "tfds", "synthetic")
+CONFIG_DIR = os.path.join("recipes", "configs")
+_REQUIRED_KEYS = ("name", "data", "encoder", "predictor", "decoder", "masks", "batch_size",
+                  "epochs", "optimizer", "seed")
+
+
+class ExperimentError(ValueError):
+    """Bad input to the runner (config, method, paths): the message names the argument."""
+
+
+# === Configs ===
+
+
+def digits_micro_config(smoke=False):
+    """The quickstart's config: micro ViT on the bundled digits (16 px, patch 2).
+
+    Kept equal to `recipes/configs/digits_micro.py` (a test checks it) so that
+    `keras-jepa quickstart` also runs where the recipes folder is absent, e.g. after
+    `pip install keras-jepa`.
+
+    Args:
+        smoke: one epoch of three steps with 1-deep nets, instead of 20 epochs.
+
+    Returns:
+        A config dict.
+
+    Example:
+    config = keras_jepa.experiment.digits_micro_config(smoke=True)
+    """
+    config = {
+        "name": "digits_micro",
+        "data": {
+            "source": "digits",
+            "image_size": 16,
+            "num_channels": 1,
+            "crop_scale": (0.3, 1.0),
+            "normalize": False,
+        },
+        "encoder": {"preset": "micro", "patch_size": 2},
+        "predictor": {"hidden_dim": 32, "depth": 2},
+        "decoder": {},
+        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
+        "ijepa": {"momentum": 0.996},
+        "batch_size": 64,
+        "epochs": 20,
+        "steps_per_epoch": None,
+        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
+                      "weight_decay": (0.04, 0.4)},
+        "eval": {"probe_train_examples": None, "probe_test_examples": None},
+        "distribution": None,
+        "seed": 0,
+    }
+    if smoke:
+        # Wiring, not results: one epoch of 3 steps, 1-deep nets, a smaller probe.
+        config["encoder"]["depth"] = 1
+        config["predictor"]["depth"] = 1
+        config["epochs"] = 1
+        config["steps_per_epoch"] = 3
+        config["eval"] = {"probe_train_examples": 500, "probe_test_examples": 200}
+    return config
+
+
+def resolve_config_path(config):
+    """The file behind `--config`: an existing path, or a name in `recipes/configs/`.
+
+    Args:
+        config: a path to a `.py` (with `get_config`) or `.json` config file, or a
+            bare name such as "digits_micro", looked up as
+            `recipes/configs/<name>.py` relative to the current directory.
+
+    Returns:
+        The path, as given or resolved.
+
+    Example:
+    path = keras_jepa.experiment.resolve_config_path("digits_micro")
+    """
+    if os.path.isfile(config):
+        return config
+    looks_like_path = os.sep in config or config.endswith((".py", ".json"))
+    if looks_like_path:
+        raise ExperimentError(f"`--config`: no config file at {config!r}.")
+    candidate = os.path.join(CONFIG_DIR, f"{config}.py")
+    if os.path.isfile(candidate):
+        return candidate
+    available = available_configs()
+    where = (f"one of {available}" if available else
+             f"a config file path (no {CONFIG_DIR}/ under {os.getcwd()!r})")
+    raise ExperimentError(f"`--config`: unknown config {config!r}; expected {where}.")
+
+
+def available_configs():
+    """Names of the configs in `recipes/configs/` under the current directory."""
+    if not os.path.isdir(CONFIG_DIR):
+        return []
+    return sorted(name[:-3] for name in os.listdir(CONFIG_DIR)
+                  if name.endswith(".py") and not name.startswith("_"))
+
+
+def load_config(config, smoke=False):
+    """Loads and checks a config by name or path (see `resolve_config_path`).
+
+    A `.py` file is imported from its path and its `get_config(smoke=smoke)` called;
+    a `.json` file (a run's resolved `config.json`) is read as is.
+
+    Args:
+        config: name or path, or a dict (then only checked and copied).
+        smoke: ask the config for its small variant.
+
+    Returns:
+        A checked config dict.
+
+    Example:
+    config = keras_jepa.experiment.load_config("recipes/configs/digits_micro.py", smoke=True)
+    """
+    if isinstance(config, dict):
+        return check_config(copy.deepcopy(config))
+    path = resolve_config_path(str(config))
+    if path.endswith(".json"):
+        with open(path) as f:
+            loaded = json.load(f)
+    else:
+        spec = importlib.util.spec_from_file_location(
+            f"_keras_jepa_config_{abs(hash(os.path.abspath(path)))}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "get_config"):
+            raise ExperimentError(f"`--config`: {path!r} defines no `get_config(smoke=False)`.")
+        loaded = module.get_config(smoke=smoke)
+    if not isinstance(loaded, dict):
+        raise ExperimentError(f"`--config`: {path!r} must give a dict, got {type(loaded).__name__}.")
+    return check_config(loaded)
+
+
+def check_config(config):
+    """Raises `ExperimentError` naming the first missing or bad key; returns `config`."""
+    missing = [key for key in _REQUIRED_KEYS if key not in config]
+    if missing:
+        raise ExperimentError(f"config {config.get('name', '?')!r} lacks the keys {missing}.")
+    source = config["data"].get("source")
+    if source not in DATA_SOURCES:
+        raise ExperimentError(
+            f"config `data.source` must be one of {DATA_SOURCES}, got {source!r}.")
+    for key in ("batch_size", "epochs"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ExperimentError(f"config `{key}` must be a positive int, got {value!r}.")
+    image_size = config["data"].get("image_size")
+    patch_size = config["encoder"].get("patch_size")
+    if not isinstance(image_size, int) or not isinstance(patch_size, int) or \
+            image_size % patch_size:
+        raise ExperimentError(
+            f"config `data.image_size` ({image_size!r}) must be an int divisible by "
+            f"`encoder.patch_size` ({patch_size!r}).")
+    return config
+
+
+def check_method(method):
+    if method not in METHODS:
+        raise ExperimentError(f"`--method` must be one of {METHODS}, got {method!r}.")
+    return method
+
+
+# === Data ===
+
+
+def _synthetic_arrays(config, split):
+    """Images with a class-dependent pattern plus noise: learnable, and needs no download."""
+    data = config["data"]
+    size, channels = data["image_size"], data.get("num_channels", 3)
+    count = data.get("num_examples", 256) if split == "train" else data.get("num_test_examples", 128)
+    num_classes = data.get("num_classes", 4)
+    rng = np.random.default_rng(config["seed"] + (0 if split == "train" else 1))
+    prototypes = np.random.default_rng(config["seed"] + 7).uniform(
+        0.0, 1.0, (num_classes, size, size, channels))
+    labels = rng.integers(0, num_classes, count)
+    images = 0.6 * prototypes[labels] + 0.4 * rng.uniform(0.0, 1.0, (count, size, size, channels))
+    return images.astype("float32"), labels.astype("int32")
+
+
+def _source(config, split):
+    from keras_jepa import data as kdata
+
+    data = config["data"]
+    if data["source"] == "digits":
+        return kdata.from_digits(split, data["image_size"])
+    if data["source"] == "synthetic":
+        images, labels = _synthetic_arrays(config, split)
+        return kdata.from_arrays(images, labels, name="synthetic")
+    return kdata.from_tfds(data["name"], split=data["splits"][split],
+                           data_dir=data.get("data_dir"),
+                           num_channels=data.get("num_channels"))
+
+
+def _normalization(config):
+    # Digits and synthetic images stay in [0, 1]; natural images get ImageNet statistics.
+    return ("imagenet", "imagenet") if config["data"].get("normalize", True) else (None, None)
+
+
+def make_training_dataset(config, method):
+    """The pretraining pipeline for `method`: I-JEPA batches carry multi-block masks.
+
+    Returns:
+        `(dataset, steps_per_epoch, mask_generator_or_None)`.
+    """
+    from keras_jepa import data as kdata
+
+    data = config["data"]
+    generator = None
+    if method == "ijepa":
+        generator = masking.MultiBlockMaskGenerator(
+            grid_size=data["image_size"] // config["encoder"]["patch_size"],
+            seed=config["seed"], **config["masks"]["ijepa"])
+    mean, std = _normalization(config)
+    crop_scale = data.get("crop_scale")
+    dataset = kdata.make_pretraining_dataset(
+        _source(config, "train"), data["image_size"], config["batch_size"], generator,
+        crop_scale=None if crop_scale is None else tuple(crop_scale),
+        mean=mean, std=std, seed=config["seed"], min_image_size=data.get("min_image_size"),
+        include_labels=False)
+    batches_per_pass = int(dataset.cardinality())
+    steps = config.get("steps_per_epoch") or batches_per_pass
+    if steps < 1:
+        raise ExperimentError(
+            f"config `batch_size` ({config['batch_size']}) leaves no full batch of the "
+            "training data; lower it.")
+    if batches_per_pass < 0 or steps < batches_per_pass:
+        # Unknown length or a shortened epoch: cut each epoch to exactly `steps` batches.
+        dataset = dataset.repeat().take(steps) if batches_per_pass < 0 else dataset.take(steps)
+    return dataset, steps, generator
+
+
+def load_probe_arrays(config, split):
+    """`(images, labels)` numpy arrays of a split, as the probe sees them (no augmentation).
+
+    At most `eval.probe_<split>_examples` images (None: all of them).
+    """
+    from keras_jepa import data as kdata
+
+    limit = config.get("eval", {}).get(f"probe_{split}_examples")
+    data = config["data"]
+    if data["source"] == "digits":
+        images, labels = kdata.load_digits(split, data["image_size"])
+    else:
+        mean, std = _normalization(config)
+        dataset = kdata.make_eval_dataset(
+            _source(config, split), data["image_size"], 256,
+            crop_fraction=data.get("crop_fraction", 1.0), mean=mean, std=std,
+            min_image_size=data.get("min_image_size"))
+        if limit:
+            dataset = dataset.unbatch().take(limit).batch(256)
+        chunks = [(np.asarray(b["images"]), np.asarray(b["labels"]))
+                  for b in dataset.as_numpy_iterator()]
+        images = np.concatenate([c[0] for c in chunks])
+        labels = np.concatenate([c[1] for c in chunks])
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return np.asarray(images, "float32"), np.asarray(labels)
+
+
+# === Models ===
+
+
+def build_model(config, method, total_steps):
+    """An uncompiled I-JEPA or MAE on the config's encoder (same encoder for both)."""
+    check_method(method)
+    encoder_config = dict(config["encoder"])
+    preset = encoder_config.pop("preset")
+    encoder = models.ViTEncoder.from_preset(
+        preset, image_size=config["data"]["image_size"],
+        num_channels=config["data"].get("num_channels", 3), **encoder_config)
+    if method == "ijepa":
+        predictor = models.JEPAPredictor.for_encoder(encoder, **config["predictor"])
+        return models.IJEPA(encoder, predictor, total_steps=total_steps,
+                            **config.get("ijepa", {}))
+    decoder = models.MAEDecoder.for_encoder(encoder, **config["decoder"])
+    return models.MAE(encoder, decoder, seed=config["seed"], **config["masks"]["mae"])
+
+
+def build_optimizer(config, total_steps):
+    options = dict(config["optimizer"])
+    if isinstance(options.get("weight_decay"), list):
+        options["weight_decay"] = tuple(options["weight_decay"])
+    warmup_epochs = options.pop("warmup_epochs", None)
+    if warmup_epochs is not None:
+        # Warm-up in epochs, as the reference states it (40 of 300), not as a share of the
+        # run: a shortened run (--epochs) keeps the same warm-up length.
+        options["warmup_steps"] = int(round(total_steps * warmup_epochs / config["epochs"]))
+        if options["warmup_steps"] > total_steps:
+            raise ExperimentError(
+                f"config `optimizer.warmup_epochs` ({warmup_epochs}) exceeds the run's "
+                f"{config['epochs']} epochs; lower it or raise `epochs`.")
+    return training.ijepa_optimizer(total_steps=total_steps, **options)
+
+
+def _set_distribution(config):
+    """Data parallelism over every device when the config asks and JAX has several."""
+    if config.get("distribution") != "data_parallel":
+        return None
+    devices = keras.distribution.list_devices()
+    if keras.backend.backend() != "jax" or len(devices) < 2:
+        print(f"distribution: data_parallel asked; running on one device "
+              f"(backend {keras.backend.backend()}, {len(devices)} device(s)).")
+        return None
+    distribution = keras.distribution.DataParallel(devices=devices)
+    keras.distribution.set_distribution(distribution)
+    print(f"distribution: data parallel over {len(devices)} devices")
+    return distribution
+
+
+# === Evaluation ===
+
+
+def probe_accuracy(features, train, test):
+    """Test accuracy of a logistic-regression probe on standardised features.
+
+    Args:
+        features: function from images `[N, H, W, C]` to features `[N, D]`.
+        train, test: `(images, labels)` pairs.
+
+    Returns:
+        A float in [0, 1].
+
+    Example:
+    accuracy = keras_jepa.experiment.probe_accuracy(model.encode, train, test)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, test_x = features(train[0]), features(test[0])
+    scaler = StandardScaler().fit(train_x)
+    probe = LogisticRegression(max_iter=3000).fit(scaler.transform(train_x), train[1])
+    return float(probe.score(scaler.transform(test_x), test[1]))
+
+
+def effective_rank(features):
+    """RankMe: exp(entropy) of the normalised singular values of centred features.
+
+    Near 1 for a collapsed encoder, up to the width for a healthy one.
+
+    Example:
+    rank = keras_jepa.experiment.effective_rank(model.encode(images))
+    """
+    features = np.asarray(features, "float64")
+    singular = np.linalg.svd(features - features.mean(0), compute_uv=False)
+    if singular.sum() == 0:
+        return 1.0
+    p = singular / singular.sum()
+    return float(np.exp(-(p * np.log(p + 1e-12)).sum()))
+
+
+def pixel_features(images):
+    return np.asarray(images).reshape(len(images), -1)
+
+
+def evaluate(model, config, probe_data=None):
+    """Linear-probe accuracy and RankMe of `model.encode` features on the config's data.
+
+    Args:
+        model: an `IJEPA` or `MAE` (anything with `encode`).
+        config: a config dict.
+        probe_data: optional `(train, test)` pairs, to load them once for many models.
+
+    Returns:
+        Dict with `probe_accuracy` and `effective_rank`.
+
+    Example:
+    metrics = keras_jepa.experiment.evaluate(keras.models.load_model(path), config)
+    """
+    train_data, test_data = probe_data or (load_probe_arrays(config, "train"),
+                                           load_probe_arrays(config, "test"))
+    return {
+        "probe_accuracy": probe_accuracy(model.encode, train_data, test_data),
+        "effective_rank": effective_rank(model.encode(test_data[0])),
+    }
+
+
+# === Runs ===
+
+
+def _to_json(value):
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
+def write_json(path, value):
+    with open(path, "w") as f:
+        json.dump(_to_json(value), f, indent=2)
+
+
+def _check_finite(history, method):
+    losses = history.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise FloatingPointError(
+            f"{method} training produced a non-finite loss ({losses}); lower the "
+            "learning rate or check the data.")
+
+
+def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate_model=True):
+    """Pretrains `method` on `config` and writes the run folder `out`.
+
+    Files: `model.keras` (saved by `ModelCheckpoint` after every epoch), `config.json`
+    (the resolved config, with method and backend), `log.csv` (`CSVLogger`),
+    `results.json` (losses, timing, probe accuracy and RankMe), `loss.png`, and
+    `masks.png` (I-JEPA) or `reconstructions.png` (MAE).
+
+    Args:
+        config: a config dict (see `load_config`).
+        method: "ijepa" or "mae".
+        out: output folder (created).
+        epochs: override of `config["epochs"]`.
+        verbose: `fit`'s verbosity (1: progress bars).
+        probe_data: optional `(train, test)` arrays for the probe.
+        evaluate_model: run the linear probe after training.
+
+    Returns:
+        `(model, results)`: the trained model and the results dict.
+
+    Example:
+    model, results = keras_jepa.experiment.train(
+        keras_jepa.experiment.digits_micro_config(smoke=True), "mae", "runs/mae")
+    """
+    from keras_jepa.plotting import training_figures
+
+    check_method(method)
+    config = check_config(copy.deepcopy(config))
+    if epochs is not None:
+        config["epochs"] = int(epochs)
+        check_config(config)
+    os.makedirs(out, exist_ok=True)
+    keras.utils.set_random_seed(config["seed"])
+    _set_distribution(config)
+    dataset, steps, generator = make_training_dataset(config, method)
+    total_steps = steps * config["epochs"]
+    model = build_model(config, method, total_steps)
+    model.compile(optimizer=build_optimizer(config, total_steps))
+    resolved = {**config, "method": method, "backend": keras.backend.backend(),
+                "steps_per_epoch": steps, "total_steps": total_steps}
+    write_json(os.path.join(out, "config.json"), resolved)
+    print(f"[{method}] config {config['name']}, backend {keras.backend.backend()}, "
+          f"{model.count_params():,} parameters, {config['epochs']} epochs x {steps} steps")
+
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(os.path.join(out, "model.keras")),
+        keras.callbacks.CSVLogger(os.path.join(out, "log.csv")),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    start = time.perf_counter()
+    history = model.fit(dataset, epochs=config["epochs"], verbose=verbose,
+                        callbacks=callbacks).history
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vs] for k, vs in history.items()}
+    _check_finite(history, method)
+
+    results = {"method": method, "config": config["name"], "backend": keras.backend.backend(),
+               "epochs": config["epochs"], "steps": total_steps,
+               "train_seconds": round(seconds, 1), "first_loss": history["loss"][0],
+               "last_loss": history["loss"][-1], "history": history}
+    if evaluate_model:
+        results.update(evaluate(model, config, probe_data))
+    write_json(os.path.join(out, "results.json"), results)
+
+    training_figures.save_loss_curves({method: history["loss"]}, os.path.join(out, "loss.png"),
+                                      title=f"{config['name']} ({keras.backend.backend()})")
+    examples = (probe_data[1][0] if probe_data else load_probe_arrays(config, "test")[0])[:8]
+    if method == "ijepa":
+        training_figures.save_mask_overlays(examples, generator, os.path.join(out, "masks.png"))
+    else:
+        training_figures.save_reconstructions(model, examples,
+                                              os.path.join(out, "reconstructions.png"))
+    return model, results
+
+
+def evaluate_checkpoint(model_path, config=None):
+    """Loads a `.keras` checkpoint and probes it on the config's data.
+
+    Args:
+        model_path: path to a `model.keras` written by `train`.
+        config: name, path or dict; None reads `config.json` beside the checkpoint.
+
+    Returns:
+        Dict with `probe_accuracy`, `effective_rank` and `model`.
+
+    Example:
+    metrics = keras_jepa.experiment.evaluate_checkpoint("runs/ijepa/model.keras")
+    """
+    if not os.path.isfile(model_path):
+        raise ExperimentError(f"`--model`: no checkpoint at {model_path!r} (expected a "
+                              ".keras file written by `keras-jepa train`).")
+    if config is None:
+        beside = os.path.join(os.path.dirname(model_path), "config.json")
+        if not os.path.isfile(beside):
+            raise ExperimentError(f"`--config` is needed: no config.json beside {model_path!r}.")
+        config = beside
+    config = load_config(config)
+    model = keras.models.load_model(model_path)
+    return {"model": model_path, **evaluate(model, config)}
+
+
+def comparison_table(rows):
+    """A markdown table from `{"name", "probe_accuracy", "effective_rank", ...}` rows."""
+    lines = ["| features | epochs | train s | loss first → last | probe accuracy | RankMe |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        loss = (f"{row['first_loss']:.4f} → {row['last_loss']:.4f}"
+                if "first_loss" in row else "–")
+        rank = f"{row['effective_rank']:.1f}" if row.get("effective_rank") is not None else "–"
+        lines.append(f"| {row['name']} | {row.get('epochs', '–')} | "
+                     f"{row.get('train_seconds', '–')} | {loss} | "
+                     f"{row['probe_accuracy']:.3f} | {rank} |")
+    return "\n".join(lines)
+
+
+def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, verbose=1):
+    """Pretrains I-JEPA and MAE with one encoder and budget, probes both, compares.
+
+    Baselines: a probe on raw pixels and on the untrained encoder. Writes
+    `results.json`, `results.csv`, `comparison.md`, `config.json`, `loss_curves.png`,
+    `masks.png`, `reconstructions.png` and one run folder per method (`ijepa/`, `mae/`).
+
+    Args:
+        out: output folder.
+        smoke: the config's small variant (seconds, for tests).
+        config: name, path or dict; None is `digits_micro` (from `recipes/configs/`
+            when present, else the built-in copy).
+        epochs: override of the config's epochs.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        Dict with the table (`table`) and one row per features (`rows`).
+
+    Example:
+    summary = keras_jepa.experiment.quickstart("runs/quickstart", smoke=True)
+    print(summary["table"])
+    """
+    from keras_jepa.plotting import training_figures
+
+    if config is None:
+        has_file = os.path.isfile(os.path.join(CONFIG_DIR, "digits_micro.py"))
+        config = load_config("digits_micro", smoke) if has_file else digits_micro_config(smoke)
+    else:
+        config = load_config(config, smoke)
+    if epochs is not None:
+        config["epochs"] = int(epochs)
+    os.makedirs(out, exist_ok=True)
+    print(f"quickstart: backend {keras.backend.backend()}, config {config['name']}, "
+          f"{config['epochs']} epochs per method")
+    start = time.perf_counter()
+    probe_data = (load_probe_arrays(config, "train"), load_probe_arrays(config, "test"))
+    untrained = build_model(config, "ijepa", total_steps=1)
+    rows = [
+        {"name": "raw pixels", "probe_accuracy": probe_accuracy(pixel_features, *probe_data),
+         "effective_rank": effective_rank(pixel_features(probe_data[1][0]))},
+        {"name": "untrained encoder", **evaluate(untrained, config, probe_data)},
+    ]
+    histories = {}
+    for method, label in (("ijepa", "I-JEPA"), ("mae", "MAE")):
+        _, results = train(config, method, os.path.join(out, method), verbose=verbose,
+                           probe_data=probe_data)
+        histories[label] = results["history"]["loss"]
+        rows.append({"name": f"{label} encoder",
+                     **{k: v for k, v in results.items() if k != "history"}})
+    total_seconds = time.perf_counter() - start
+
+    table = comparison_table(rows)
+    write_json(os.path.join(out, "config.json"), {**config, "backend": keras.backend.backend()})
+    write_json(os.path.join(out, "results.json"),
+               {"backend": keras.backend.backend(), "total_seconds": round(total_seconds, 1),
+                "rows": rows, "histories": histories})
+    fields = ["name", "probe_accuracy", "effective_rank", "epochs", "steps", "train_seconds",
+              "first_loss", "last_loss"]
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(out, "comparison.md"), "w") as f:
+        f.write(table + "\n")
+    training_figures.save_loss_curves(
+        histories, os.path.join(out, "loss_curves.png"),
+        title=f"{config['name']}: same encoder and budget ({keras.backend.backend()})")
+    for name in ("masks.png", "reconstructions.png"):
+        method_dir = "ijepa" if name == "masks.png" else "mae"
+        source = os.path.join(out, method_dir, name)
+        with open(source, "rb") as src, open(os.path.join(out, name), "wb") as dst:
+            dst.write(src.read())
+    print()
+    print(table)
+    print(f"\n{total_seconds:.0f} s in all; results and figures in {out}/")
+    return {"table": table, "rows": rows, "total_seconds": total_seconds}

@@ -1,0 +1,64 @@
+"""digits-micro: I-JEPA and MAE on the bundled 8×8 digits with one micro ViT and budget.
+
+Command:   KERAS_BACKEND=jax python -m keras_jepa quickstart          (both methods + table)
+           python -m keras_jepa train --method ijepa|mae --config digits_micro --out DIR
+           add --smoke for the small variant (one epoch of 3 steps, 1-deep nets, a
+           500/200-image probe: ~30 s in-process, ~45 s as a fresh command)
+Hardware:  2 CPU cores, no accelerator.
+Runtime:   quickstart, both methods at 20 epochs × 21 steps, probes and figures: 4 min 35 s
+           wall with jax on 2 cores shared with another job (measured; I-JEPA fit 143 s,
+           MAE fit 86 s). TensorFlow and torch not timed yet for the full run.
+Result:    measured with jax (1,347 train / 450 test digits, 16 px, patch 2 → 8×8 grid):
+
+           | features          | loss first → last | probe accuracy | RankMe |
+           |-------------------|-------------------|----------------|--------|
+           | raw pixels        |                   | 0.962          | 34.0   |
+           | untrained encoder |                   | 0.873          | 3.4    |
+           | I-JEPA encoder    | 0.398 → 0.0016    | 0.873          | 5.0    |
+           | MAE encoder       | 0.678 → 0.533     | 0.831          | 2.8    |
+
+           At this scale neither method beats raw pixels or clearly beats the untrained
+           encoder: the micro encoder on 64 tokens learns position more than content. The
+           table says so rather than hiding it; it is a check that the pipeline runs, not
+           evidence for either method.
+
+Data: scikit-learn's digits, upsampled to 16 px, kept in [0, 1]; RandomResizedCrop
+(0.3–1.0) for both methods. Encoder: micro ViT (64 wide, 4 deep, 4 heads). I-JEPA:
+predictor 32 wide / 2 deep, multi-block masks with the reference's defaults. MAE: decoder
+`MAEDecoder.for_encoder` defaults (32 wide, 1 deep), mask ratio 0.75. Optimizer: the
+reference's AdamW schedules (warm-up + cosine LR, cosine weight decay).
+"""
+
+
+def get_config(smoke=False):
+    config = {
+        "name": "digits_micro",
+        "data": {
+            "source": "digits",
+            "image_size": 16,
+            "num_channels": 1,
+            "crop_scale": (0.3, 1.0),
+            "normalize": False,
+        },
+        "encoder": {"preset": "micro", "patch_size": 2},
+        "predictor": {"hidden_dim": 32, "depth": 2},
+        "decoder": {},
+        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
+        "ijepa": {"momentum": 0.996},
+        "batch_size": 64,
+        "epochs": 20,
+        "steps_per_epoch": None,
+        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
+                      "weight_decay": (0.04, 0.4)},
+        "eval": {"probe_train_examples": None, "probe_test_examples": None},
+        "distribution": None,
+        "seed": 0,
+    }
+    if smoke:
+        # Wiring, not results: one epoch of 3 steps, 1-deep nets, a smaller probe.
+        config["encoder"]["depth"] = 1
+        config["predictor"]["depth"] = 1
+        config["epochs"] = 1
+        config["steps_per_epoch"] = 3
+        config["eval"] = {"probe_train_examples": 500, "probe_test_examples": 200}
+    return config

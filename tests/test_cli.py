@@ -1,0 +1,116 @@
+"""The command line: one real subprocess run, and bad input answered with exit code 2."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_jepa import cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_help_says_how_configs_are_found():
+    help_text = cli.build_parser().format_help()
+    assert "recipes/configs/<name>.py" in help_text
+    assert "KERAS_BACKEND" in help_text
+
+
+def test_unknown_method_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--method", "simclr", "--config", "digits_micro",
+                  "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--method" in capsys.readouterr().err
+
+
+def test_nonpositive_epochs_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--method", "mae", "--config", "digits_micro",
+                  "--out", str(tmp_path), "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_unknown_config_exits_2_and_lists_configs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    code = cli.main(["train", "--method", "mae", "--config", "cifar100", "--out",
+                     str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--config" in err and "cifar10_vit_tiny" in err
+    assert not os.path.exists(tmp_path / "model.keras")
+
+
+def test_missing_model_exits_2(tmp_path, capsys):
+    code = cli.main(["evaluate", "--model", str(tmp_path / "nothing.keras")])
+    assert code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_reproduce_without_recipes_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["reproduce", "--smoke", "--out", str(tmp_path / "theory")]) == 1
+    assert "no recipes/ folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    """`python -m keras_jepa quickstart --smoke` in a fresh process (the only subprocess)."""
+    out = tmp_path_factory.mktemp("quickstart")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_jepa", "quickstart", "--smoke", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return out, result
+
+
+def test_quickstart_smoke_writes_the_comparison(quickstart_run):
+    out, result = quickstart_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"backend {os.environ['KERAS_BACKEND']}" in result.stdout
+    for name in ("results.json", "results.csv", "comparison.md", "config.json",
+                 "loss_curves.png", "masks.png", "reconstructions.png"):
+        assert os.path.getsize(out / name) > 0, name
+    # `train --smoke` for each method: checkpoint, resolved config, logs, figures.
+    for method, figure in (("ijepa", "masks.png"), ("mae", "reconstructions.png")):
+        for name in ("model.keras", "config.json", "log.csv", "results.json", "loss.png",
+                     figure):
+            assert os.path.getsize(out / method / name) > 0, (method, name)
+        with open(out / method / "log.csv") as f:
+            losses = [float(row["loss"]) for row in csv.DictReader(f)]
+        assert len(losses) == 1 and math.isfinite(losses[0]) and losses[0] > 0
+        with open(out / method / "config.json") as f:
+            resolved = json.load(f)
+        assert resolved["method"] == method and resolved["total_steps"] == 3
+    with open(out / "results.json") as f:
+        rows = json.load(f)["rows"]
+    names = [row["name"] for row in rows]
+    assert names == ["raw pixels", "untrained encoder", "I-JEPA encoder", "MAE encoder"]
+    accuracies = {row["name"]: row["probe_accuracy"] for row in rows}
+    # Pixels of the real digits are linearly separable; ten classes give 0.1 by chance.
+    assert accuracies["raw pixels"] > 0.9
+    assert all(0.2 < value <= 1.0 for value in accuracies.values())
+    # The markdown table is printed, one line per row.
+    for name in names:
+        assert f"| {name} |" in result.stdout
+
+
+def test_evaluate_reloads_a_checkpoint_with_the_same_probe(quickstart_run, tmp_path, capsys):
+    out, result = quickstart_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics_path = tmp_path / "metrics.json"
+    assert cli.main(["evaluate", "--model", str(out / "mae" / "model.keras"),
+                     "--out", str(metrics_path)]) == 0
+    assert "probe accuracy" in capsys.readouterr().out
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    with open(out / "mae" / "results.json") as f:
+        trained = json.load(f)
+    # The checkpoint written by that process gives this process the same features.
+    assert metrics["probe_accuracy"] == pytest.approx(trained["probe_accuracy"], abs=1e-6)
+    assert metrics["effective_rank"] == pytest.approx(trained["effective_rank"], rel=1e-3)
