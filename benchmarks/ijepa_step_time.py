@@ -15,8 +15,9 @@ Each backend runs in its own process. Timing: `model.fit` over pre-made batches 
 from MultiBlockMaskGenerator, so the pipeline costs nothing here), after a warm-up fit
 that compiles the step; the step time is the median interval between consecutive step
 ends inside the timed fits. `fit_seconds_per_step` (whole fit calls / steps) is also
-recorded: on jax and torch some fit calls end with a pause of 3–4 s after the last
-step (a per-epoch cost in Keras's tf.data handling, not a step cost).
+recorded: this benchmark's plain dataset keeps tf.data's autotuner, and some fit calls
+then end with a 3–4 s pause after the last step (the iterator's deletion waits for the
+autotuner); keras_jepa's pipelines turn the autotuner off (`data.pipeline.without_autotuner`).
 `--jit` chooses Keras's `jit_compile` ("auto": Keras's default; TensorFlow then runs
 without XLA on CPU; "true": XLA for TensorFlow, torch.compile for torch).
 """
