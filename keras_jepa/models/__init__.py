@@ -6,5 +6,8 @@ from keras_jepa.models.mae import MAE
 from keras_jepa.models.mae_decoder import MAEDecoder
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
+from keras_jepa.models.pretrained import ijepa_from_reference_checkpoint
+from keras_jepa.models.pretrained import vit_encoder_from_hf_ijepa
+from keras_jepa.models.pretrained import vit_encoder_from_reference_state_dict
 from keras_jepa.models.vit_encoder import ViTEncoder
 from keras_jepa.models.vit_presets import VIT_PRESETS
