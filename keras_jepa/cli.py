@@ -54,7 +54,7 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate", help="linear-probe a saved checkpoint",
-        description="Loads a .keras checkpoint and reports a logistic-regression probe's "
+        description="Loads a .keras checkpoint and reports the linear probe's and kNN's "
                     "test accuracy on model.encode features, and RankMe.")
     evaluate.add_argument("--model", required=True, help="a model.keras written by train")
     evaluate.add_argument("--config", default=None,

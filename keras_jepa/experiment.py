@@ -26,8 +26,17 @@ import numpy as np
 from keras_jepa import masking
 from keras_jepa import models
 from keras_jepa import training
+from keras_jepa.evaluation.monitors import effective_rank
 
 METHODS = ("ijepa", "mae")
+# I-JEPA's mask generators by config name (`masks.ijepa.generator`): multi-block and the
+# I-JEPA paper's masking ablations.
+IJEPA_MASK_GENERATORS = {
+    "multi_block": masking.MultiBlockMaskGenerator,
+    "rasterized": masking.RasterizedMaskGenerator,
+    "block": masking.BlockMaskGenerator,
+    "random": masking.RandomTargetMaskGenerator,
+}
 DATA_SOURCES = ("digits", "tfds", "synthetic")
 CONFIG_DIR = os.path.join("recipes", "configs")
 _REQUIRED_KEYS = ("name", "data", "encoder", "predictor", "decoder", "masks", "batch_size",
@@ -207,15 +216,57 @@ def _synthetic_arrays(config, split):
     return images.astype("float32"), labels.astype("int32")
 
 
+def _with_distractor(config, split, images):
+    """The images with the config's `data.distractor`, if any (see
+    `keras_jepa.data.distractors`): `{"strength": s, "predictability": ρ}`, seeded by
+    the config's seed and the split."""
+    from keras_jepa.data.distractors import add_patch_distractor
+
+    options = config["data"].get("distractor")
+    if not options:
+        return images
+    if not isinstance(options, dict) or set(options) - {"strength", "predictability"}:
+        raise ExperimentError(
+            "config `data.distractor` must be a dict with `strength` and optionally "
+            f"`predictability`, got {options!r}.")
+    if config["data"].get("normalize", True):
+        raise ExperimentError(
+            "config `data.distractor` needs `data.normalize` False (images in [0, 1] "
+            "before the distractor).")
+    offset = {"train": 0, "test": 1}.get(split, 2)
+    return add_patch_distractor(images, config["encoder"]["patch_size"],
+                                seed=config["seed"] * 3 + offset, **options)
+
+
+def _distractor_bound(config):
+    """How far distracted pixels may leave [0, 1]: 5 standard deviations (clipped
+    beyond; a share of ~6e-7 of the pixels)."""
+    return 5.0 * float(config["data"]["distractor"]["strength"])
+
+
+def _to_unit_range(config, images):
+    # The pipeline takes floats in [0, 1]: store `(x + bound) / (1 + 2·bound)` and let
+    # `_normalization` undo it, so the model sees the distracted images themselves.
+    bound = _distractor_bound(config)
+    return np.clip((images + bound) / (1.0 + 2.0 * bound), 0.0, 1.0).astype("float32")
+
+
 def _source(config, split):
     from keras_jepa import data as kdata
 
     data = config["data"]
-    if data["source"] == "digits":
+    if data.get("distractor") and data["source"] not in ("digits", "synthetic"):
+        raise ExperimentError(
+            "config `data.distractor` works on in-memory sources ('digits', 'synthetic'), "
+            f"got source {data['source']!r}.")
+    if data["source"] == "digits" and not data.get("distractor"):
         return kdata.from_digits(split, data["image_size"])
-    if data["source"] == "synthetic":
-        images, labels = _synthetic_arrays(config, split)
-        return kdata.from_arrays(images, labels, name="synthetic")
+    if data["source"] in ("digits", "synthetic"):
+        images, labels = (kdata.load_digits(split, data["image_size"])
+                          if data["source"] == "digits" else _synthetic_arrays(config, split))
+        if data.get("distractor"):
+            images = _to_unit_range(config, _with_distractor(config, split, images))
+        return kdata.from_arrays(images, labels, name=data["source"])
     return kdata.from_tfds(data["name"], split=data["splits"][split],
                            data_dir=data.get("data_dir"),
                            num_channels=data.get("num_channels"))
@@ -223,7 +274,33 @@ def _source(config, split):
 
 def _normalization(config):
     # Digits and synthetic images stay in [0, 1]; natural images get ImageNet statistics.
+    if config["data"].get("distractor"):
+        bound = _distractor_bound(config)
+        return bound / (1.0 + 2.0 * bound), 1.0 / (1.0 + 2.0 * bound)
     return ("imagenet", "imagenet") if config["data"].get("normalize", True) else (None, None)
+
+
+def grid_size(config):
+    """Patches per side of the config's encoder."""
+    return config["data"]["image_size"] // config["encoder"]["patch_size"]
+
+
+def make_mask_generator(config):
+    """I-JEPA's mask generator for the config: `masks.ijepa.generator` names it
+    (one of `IJEPA_MASK_GENERATORS`, default "multi_block"); the other keys of
+    `masks.ijepa` are its arguments.
+
+    Example:
+    generator = keras_jepa.experiment.make_mask_generator(config)
+    """
+    options = dict(config["masks"]["ijepa"])
+    name = options.pop("generator", "multi_block")
+    if name not in IJEPA_MASK_GENERATORS:
+        raise ExperimentError(
+            f"config `masks.ijepa.generator` must be one of {sorted(IJEPA_MASK_GENERATORS)}, "
+            f"got {name!r}.")
+    return IJEPA_MASK_GENERATORS[name](grid_size=grid_size(config), seed=config["seed"],
+                                       **options)
 
 
 def make_training_dataset(config, method):
@@ -235,11 +312,7 @@ def make_training_dataset(config, method):
     from keras_jepa import data as kdata
 
     data = config["data"]
-    generator = None
-    if method == "ijepa":
-        generator = masking.MultiBlockMaskGenerator(
-            grid_size=data["image_size"] // config["encoder"]["patch_size"],
-            seed=config["seed"], **config["masks"]["ijepa"])
+    generator = make_mask_generator(config) if method == "ijepa" else None
     mean, std = _normalization(config)
     crop_scale = data.get("crop_scale")
     dataset = kdata.make_pretraining_dataset(
@@ -270,6 +343,7 @@ def load_probe_arrays(config, split):
     data = config["data"]
     if data["source"] == "digits":
         images, labels = kdata.load_digits(split, data["image_size"])
+        images = _with_distractor(config, split, images)
     else:
         mean, std = _normalization(config)
         dataset = kdata.make_eval_dataset(
@@ -323,29 +397,51 @@ def build_optimizer(config, total_steps):
 
 
 def _set_distribution(config):
-    """Data parallelism over every device when the config asks and JAX has several."""
-    if config.get("distribution") != "data_parallel":
-        return None
-    devices = keras.distribution.list_devices()
-    if keras.backend.backend() != "jax" or len(devices) < 2:
-        print(f"distribution: data_parallel asked; running on one device "
-              f"(backend {keras.backend.backend()}, {len(devices)} device(s)).")
-        return None
-    distribution = keras.distribution.DataParallel(devices=devices)
-    keras.distribution.set_distribution(distribution)
-    print(f"distribution: data parallel over {len(devices)} devices")
+    """Sets the multi-device training the config's `distribution` asks for (JAX).
+
+    None: one device. "data_parallel" or `{"type": "data_parallel"}`: batches split over
+    every device (`keras.distribution.DataParallel`). `{"type": "model_parallel",
+    "model_axis_size": k}`: also the ViT weights sharded over groups of k devices (see
+    `keras_jepa.training.distribution`). On tensorflow and torch, and for data
+    parallelism on a single JAX device, the run uses one device and says so. Called
+    before any Keras object is created.
+
+    Raises:
+        ExperimentError: for a bad value, naming the `distribution` key.
+    """
+    from keras_jepa.training import distribution as distribution_lib
+
+    try:
+        spec = distribution_lib.parse_distribution_config(config.get("distribution"))
+        if spec is None:
+            return None
+        backend = keras.backend.backend()
+        devices = keras.distribution.list_devices() if backend == "jax" else []
+        if backend != "jax" or (spec["type"] == "data_parallel" and len(devices) < 2):
+            print(f"distribution: {spec['type']} asked; running on one device (backend "
+                  f"{backend}, keras.distribution needs jax and several devices).")
+            return None
+        distribution = distribution_lib.set_distribution(spec, devices)
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
+    print(f"distribution: {spec['type']} over {len(devices)} devices, mesh "
+          f"{dict(zip(distribution.device_mesh.axis_names, distribution.device_mesh.shape))}")
     return distribution
 
 
 # === Evaluation ===
 
 
-def probe_accuracy(features, train, test):
-    """Test accuracy of a logistic-regression probe on standardised features.
+def probe_accuracy(features, train, test, seed=0):
+    """Test accuracy of the linear probe (`keras_jepa.evaluation.linear_probe`).
+
+    A softmax classifier on features standardised with the training statistics,
+    trained with `fit` (the probe's defaults: 100 epochs, AdamW, cosine decay), seeded.
 
     Args:
         features: function from images `[N, H, W, C]` to features `[N, D]`.
         train, test: `(images, labels)` pairs.
+        seed: the probe's seed (the order of its batches).
 
     Returns:
         A float in [0, 1].
@@ -353,29 +449,35 @@ def probe_accuracy(features, train, test):
     Example:
     accuracy = keras_jepa.experiment.probe_accuracy(model.encode, train, test)
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    train_x, test_x = features(train[0]), features(test[0])
-    scaler = StandardScaler().fit(train_x)
-    probe = LogisticRegression(max_iter=3000).fit(scaler.transform(train_x), train[1])
-    return float(probe.score(scaler.transform(test_x), test[1]))
+    return feature_metrics(features(train[0]), train[1], features(test[0]), test[1],
+                           seed=seed)["probe_accuracy"]
 
 
-def effective_rank(features):
-    """RankMe: exp(entropy) of the normalised singular values of centred features.
+def feature_metrics(train_features, train_labels, test_features, test_labels, seed=0):
+    """Linear-probe and kNN accuracy, and RankMe, of precomputed features.
 
-    Near 1 for a collapsed encoder, up to the width for a healthy one.
+    Args:
+        train_features, train_labels: `[N, D]` features and `[N]` labels.
+        test_features, test_labels: `[M, D]` and `[M]`.
+        seed: the linear probe's seed.
+
+    Returns:
+        Dict with `probe_accuracy` (`keras_jepa.evaluation.linear_probe`),
+        `knn_accuracy` (`keras_jepa.evaluation.knn_accuracy`, k=20, temperature 0.07)
+        and `effective_rank` (RankMe of the test features).
 
     Example:
-    rank = keras_jepa.experiment.effective_rank(model.encode(images))
+    metrics = keras_jepa.experiment.feature_metrics(train_x, train_y, test_x, test_y)
     """
-    features = np.asarray(features, "float64")
-    singular = np.linalg.svd(features - features.mean(0), compute_uv=False)
-    if singular.sum() == 0:
-        return 1.0
-    p = singular / singular.sum()
-    return float(np.exp(-(p * np.log(p + 1e-12)).sum()))
+    from keras_jepa import evaluation
+
+    return {
+        "probe_accuracy": evaluation.linear_probe(train_features, train_labels, test_features,
+                                                  test_labels, seed=seed).accuracy,
+        "knn_accuracy": evaluation.knn_accuracy(train_features, train_labels, test_features,
+                                                test_labels),
+        "effective_rank": effective_rank(test_features),
+    }
 
 
 def pixel_features(images):
@@ -383,7 +485,7 @@ def pixel_features(images):
 
 
 def evaluate(model, config, probe_data=None):
-    """Linear-probe accuracy and RankMe of `model.encode` features on the config's data.
+    """Linear-probe and kNN accuracy and RankMe of `model.encode` features.
 
     Args:
         model: an `IJEPA` or `MAE` (anything with `encode`).
@@ -391,17 +493,15 @@ def evaluate(model, config, probe_data=None):
         probe_data: optional `(train, test)` pairs, to load them once for many models.
 
     Returns:
-        Dict with `probe_accuracy` and `effective_rank`.
+        Dict with `probe_accuracy`, `knn_accuracy` and `effective_rank`.
 
     Example:
     metrics = keras_jepa.experiment.evaluate(keras.models.load_model(path), config)
     """
     train_data, test_data = probe_data or (load_probe_arrays(config, "train"),
                                            load_probe_arrays(config, "test"))
-    return {
-        "probe_accuracy": probe_accuracy(model.encode, train_data, test_data),
-        "effective_rank": effective_rank(model.encode(test_data[0])),
-    }
+    return feature_metrics(model.encode(train_data[0]), train_data[1],
+                           model.encode(test_data[0]), test_data[1])
 
 
 # === Runs ===
@@ -422,18 +522,25 @@ def write_json(path, value):
         json.dump(_to_json(value), f, indent=2)
 
 
-def _check_finite(history, method):
+def _check_finite(history, method, checkpoint=None):
     losses = history.get("loss", [])
     if not losses or not all(math.isfinite(v) for v in losses):
+        kept = ""
+        if checkpoint is not None:
+            kept = (f" The last finite checkpoint (epoch {checkpoint.last_saved_epoch}) is "
+                    f"kept at {checkpoint.last_saved}." if checkpoint.last_saved else
+                    " No finite checkpoint was written.")
         raise FloatingPointError(
             f"{method} training produced a non-finite loss ({losses}); lower the "
-            "learning rate or check the data.")
+            f"learning rate or check the data.{kept}")
 
 
-def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate_model=True):
+def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate_model=True,
+          callbacks=None):
     """Pretrains `method` on `config` and writes the run folder `out`.
 
-    Files: `model.keras` (saved by `ModelCheckpoint` after every epoch), `config.json`
+    Files: `model.keras` (written atomically after every epoch with a finite loss and
+    finite weights, by `keras_jepa.training.SafeModelCheckpoint`), `config.json`
     (the resolved config, with method and backend), `log.csv` (`CSVLogger`),
     `results.json` (losses, timing, probe accuracy and RankMe), `loss.png`, and
     `masks.png` (I-JEPA) or `reconstructions.png` (MAE).
@@ -446,6 +553,8 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
         verbose: `fit`'s verbosity (1: progress bars).
         probe_data: optional `(train, test)` arrays for the probe.
         evaluate_model: run the linear probe after training.
+        callbacks: extra Keras callbacks (e.g. `keras_jepa.evaluation.ProbeCallback`);
+            they run before the CSV logger, so the values they log reach `log.csv`.
 
     Returns:
         `(model, results)`: the trained model and the results dict.
@@ -474,8 +583,11 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     print(f"[{method}] config {config['name']}, backend {keras.backend.backend()}, "
           f"{model.count_params():,} parameters, {config['epochs']} epochs x {steps} steps")
 
+    # A NaN/inf loss stops the run (TerminateOnNaN); the checkpoint refuses to save it.
+    checkpoint = training.SafeModelCheckpoint(os.path.join(out, "model.keras"))
     callbacks = [
-        keras.callbacks.ModelCheckpoint(os.path.join(out, "model.keras")),
+        *(callbacks or []),
+        checkpoint,
         keras.callbacks.CSVLogger(os.path.join(out, "log.csv")),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -484,7 +596,7 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
                         callbacks=callbacks).history
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
-    _check_finite(history, method)
+    _check_finite(history, method, checkpoint)
 
     results = {"method": method, "config": config["name"], "backend": keras.backend.backend(),
                "epochs": config["epochs"], "steps": total_steps,
@@ -532,16 +644,18 @@ def evaluate_checkpoint(model_path, config=None):
 
 
 def comparison_table(rows):
-    """A markdown table from `{"name", "probe_accuracy", "effective_rank", ...}` rows."""
-    lines = ["| features | epochs | train s | loss first → last | probe accuracy | RankMe |",
-             "|---|---|---|---|---|---|"]
+    """A markdown table from `{"name", "probe_accuracy", "knn_accuracy", ...}` rows."""
+    lines = ["| features | epochs | train s | loss first → last | linear probe | kNN | "
+             "RankMe |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         loss = (f"{row['first_loss']:.4f} → {row['last_loss']:.4f}"
                 if "first_loss" in row else "–")
         rank = f"{row['effective_rank']:.1f}" if row.get("effective_rank") is not None else "–"
+        knn = f"{row['knn_accuracy']:.3f}" if row.get("knn_accuracy") is not None else "–"
         lines.append(f"| {row['name']} | {row.get('epochs', '–')} | "
                      f"{row.get('train_seconds', '–')} | {loss} | "
-                     f"{row['probe_accuracy']:.3f} | {rank} |")
+                     f"{row['probe_accuracy']:.3f} | {knn} | {rank} |")
     return "\n".join(lines)
 
 
@@ -583,8 +697,9 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
     probe_data = (load_probe_arrays(config, "train"), load_probe_arrays(config, "test"))
     untrained = build_model(config, "ijepa", total_steps=1)
     rows = [
-        {"name": "raw pixels", "probe_accuracy": probe_accuracy(pixel_features, *probe_data),
-         "effective_rank": effective_rank(pixel_features(probe_data[1][0]))},
+        {"name": "raw pixels",
+         **feature_metrics(pixel_features(probe_data[0][0]), probe_data[0][1],
+                           pixel_features(probe_data[1][0]), probe_data[1][1])},
         {"name": "untrained encoder", **evaluate(untrained, config, probe_data)},
     ]
     histories = {}
@@ -601,7 +716,7 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
     write_json(os.path.join(out, "results.json"),
                {"backend": keras.backend.backend(), "total_seconds": round(total_seconds, 1),
                 "rows": rows, "histories": histories})
-    fields = ["name", "probe_accuracy", "effective_rank", "epochs", "steps", "train_seconds",
+    fields = ["name", "probe_accuracy", "knn_accuracy", "effective_rank", "epochs", "steps", "train_seconds",
               "first_loss", "last_loss"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fields, extrasaction="ignore")

@@ -15,6 +15,11 @@ from keras_jepa.data.augmentation import sample_crop_box
 from keras_jepa.data.digits import digits_dataset
 from keras_jepa.data.digits import from_digits
 from keras_jepa.data.digits import load_digits
+from keras_jepa.data.downstream_datasets import DOWNSTREAM_TASKS
+from keras_jepa.data.downstream_datasets import DownstreamTask
+from keras_jepa.data.downstream_datasets import downstream_source
+from keras_jepa.data.downstream_datasets import get_downstream_task
+from keras_jepa.data.feature_pipeline import make_feature_dataset
 from keras_jepa.data.image_folder import IMAGE_EXTENSIONS
 from keras_jepa.data.image_folder import from_image_folder
 from keras_jepa.data.mask_attachment import attach_masks

@@ -18,7 +18,7 @@ _NAME_FEATURES = ("file_name", "filename", "id", "image/filename")
 
 
 def from_tfds(name, split="train", data_dir=None, image_key="image",
-              label_key="auto", num_channels=None, download=False):
+              label_key="auto", num_channels=None, download=False, label_fn=None):
     """A source over a `tensorflow_datasets` dataset's images and labels.
 
     Args:
@@ -35,6 +35,11 @@ def from_tfds(name, split="train", data_dir=None, image_key="image",
         download: bool, download and prepare the data when it is missing (needs
             network access; False by default so that nothing is fetched
             silently).
+        label_fn: None, or a function from one TFDS example (a dict of tensors,
+            the image still encoded) to an integer scalar tensor, traced in
+            tf.data: labels derived from other features (e.g. the number of
+            objects in a scene). Replaces `label_key`, which must then be "auto"
+            or None.
 
     Returns:
         An `ImageSource`.
@@ -60,7 +65,15 @@ def from_tfds(name, split="train", data_dir=None, image_key="image",
             f"`image_key` {image_key!r} is not an image feature of {name!r}; its "
             f"features are {sorted(features.keys())}."
         )
-    if label_key == "auto":
+    if label_fn is not None and not callable(label_fn):
+        raise ValueError(f"`label_fn` must be a function or None, got {label_fn!r}.")
+    if label_fn is not None and label_key not in ("auto", None):
+        raise ValueError(
+            f"Pass `label_key` or `label_fn`, not both; got label_key={label_key!r}."
+        )
+    if label_fn is not None:
+        label_key = None
+    elif label_key == "auto":
         label_key = "label" if "label" in features else None
     elif label_key is not None and label_key not in features:
         raise ValueError(
@@ -103,6 +116,8 @@ def from_tfds(name, split="train", data_dir=None, image_key="image",
         record = {"image": example[image_key]}
         if label_key is not None:
             record["label"] = tf.cast(example[label_key], tf.int32)
+        elif label_fn is not None:
+            record["label"] = tf.cast(label_fn(example), tf.int32)
         if name_feature is not None:
             value = example[name_feature]
             if value.dtype != tf.string:
@@ -131,7 +146,7 @@ def from_tfds(name, split="train", data_dir=None, image_key="image",
         decode=decode,
         num_channels=num_channels,
         num_examples=cardinality if cardinality >= 0 else None,
-        has_labels=label_key is not None,
+        has_labels=label_key is not None or label_fn is not None,
         class_names=class_names,
         shuffle_buffer=TFDS_SHUFFLE_BUFFER,
         name=source_name,

@@ -1,5 +1,6 @@
 """`IJEPA`: the image joint-embedding predictive architecture, trained with `fit`."""
 
+import contextlib
 import inspect
 
 import keras
@@ -14,9 +15,14 @@ from keras_jepa.training import copy_weights
 from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
+from keras_jepa.training.monitors import batch_std
+from keras_jepa.training.monitors import effective_rank
+from keras_jepa.training.monitors import feature_std
+from keras_jepa.training.monitors import relative_distance
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 LOSSES = ("smooth_l1", "l2")
+TARGET_MODES = ("ema", "no_stop_gradient", "context_stop_gradient")
 
 
 def unpack_batch(data):
@@ -83,6 +89,24 @@ class IJEPA(SelfSupervisedModel):
             first `fit` sets it to that run's `epochs × steps per epoch` (and it is
             saved with the model, so a resumed run keeps the same ramp).
         target_norm_epsilon: epsilon of the target LayerNorm (reference 1e-5).
+        monitors: whether each train step logs the run-health monitors (default True):
+            `rankme` (effective rank of the batch's mean-pooled target-encoder
+            features, centred), `feature_std` (mean per-dimension std of those
+            features, centred and L2-normalised), `pred_std` (std of the predictions
+            across the batch) and `encoder_distance` (`‖θ_c − θ_t‖ / ‖θ_t‖` after the
+            EMA step; only with `target_mode="ema"`, the others have no EMA). They are
+            computed under stop-gradient from tensors the step already has, at the
+            cost of one SVD of a `[B, D]` matrix; see `keras_jepa.evaluation.monitors`
+            for what collapse looks like.
+        target_mode: where the regression targets come from. "ema" (default, I-JEPA):
+            the EMA target encoder behind a stop-gradient. The other two are ablations
+            for studying collapse, not training recipes; in both the target encoder *is*
+            the context encoder (`target_encoder is context_encoder`, so `encode` reads
+            it) and there is no EMA update. "no_stop_gradient": the targets are the
+            context encoder's own normalised tokens and the gradient flows through
+            them too (the trivial solution, every token the same, then minimises the
+            loss). "context_stop_gradient": the same targets behind a stop-gradient,
+            without EMA (SimSiam-like).
 
     Example:
     encoder = keras_jepa.models.ViTEncoder.from_preset("micro", image_size=16,
@@ -104,11 +128,17 @@ class IJEPA(SelfSupervisedModel):
         final_momentum=1.0,
         total_steps=None,
         target_norm_epsilon=1e-5,
+        monitors=True,
+        target_mode="ema",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}.")
+        if target_mode not in TARGET_MODES:
+            raise ValueError(
+                f"`target_mode` must be one of {TARGET_MODES}, got {target_mode!r}."
+            )
         for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
@@ -135,13 +165,19 @@ class IJEPA(SelfSupervisedModel):
         self.final_momentum = float(final_momentum)
         self.total_steps = None if total_steps is None else int(total_steps)
         self.target_norm_epsilon = float(target_norm_epsilon)
+        self.monitors = bool(monitors)
         self.num_patches = int(num_patches)
 
-        self.target_encoder = encoder.__class__.from_config(encoder.get_config())
-        if not self.target_encoder.built:
-            self.target_encoder.build(getattr(encoder, "image_shape", None))
-        self.target_encoder.trainable = False
-        copy_weights(self._ema_pairs)
+        self.target_mode = target_mode
+        if target_mode == "ema":
+            self.target_encoder = encoder.__class__.from_config(encoder.get_config())
+            if not self.target_encoder.built:
+                self.target_encoder.build(getattr(encoder, "image_shape", None))
+            self.target_encoder.trainable = False
+            copy_weights(self._ema_pairs)
+        else:
+            # The ablations have no separate target: the context encoder is its own.
+            self.target_encoder = encoder
         self.built = True
 
     @property
@@ -173,25 +209,45 @@ class IJEPA(SelfSupervisedModel):
             context, batch["context_indices"], batch["target_indices"], training=training
         )
 
-    def compute_targets(self, images, target_indices):
-        """Stop-gradient targets `[B, M, Kt, D]`: normalised target-encoder tokens."""
-        with no_gradient():
+    def compute_targets(self, images, target_indices, return_features=False):
+        """Stop-gradient targets `[B, M, Kt, D]`: normalised target-encoder tokens.
+
+        With `return_features`, returns `(targets, features)`, `features` being the
+        target encoder's mean-pooled tokens `[B, D]` (before the normalisation, as
+        `encode` returns them), which the monitors read. With
+        `target_mode="no_stop_gradient"` the targets keep their gradient.
+        """
+        keep_gradient = self.target_mode == "no_stop_gradient"
+        with contextlib.nullcontext() if keep_gradient else no_gradient():
             tokens = self.target_encoder(images, training=False)
+            features = ops.mean(tokens, axis=1)
             tokens = normalize_features(tokens, self.target_norm_epsilon)
             num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
             flat = ops.reshape(target_indices, (-1, num_blocks * num_target))
             targets = gather_tokens(tokens, flat)
             targets = ops.reshape(targets, (-1, num_blocks, num_target, tokens.shape[-1]))
-        return ops.stop_gradient(targets)
+        if not keep_gradient:
+            targets = ops.stop_gradient(targets)
+        if return_features:
+            return targets, ops.stop_gradient(features)
+        return targets
 
     def compute_ssl_loss(self, data, training=True):
         batch = unpack_batch(data)
-        targets = self.compute_targets(batch["images"], batch["target_indices"])
+        targets, features = self.compute_targets(
+            batch["images"], batch["target_indices"], return_features=True
+        )
         predictions = self(batch, training=training)
         per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
         weights = ops.cast(batch["target_weights"], "float32")
         loss = ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
-        return loss, {}
+        if not self.monitors:
+            return loss, {}
+        return loss, {
+            "rankme": effective_rank(features),
+            "feature_std": feature_std(features),
+            "pred_std": batch_std(predictions),
+        }
 
     # === The target ===
 
@@ -205,9 +261,15 @@ class IJEPA(SelfSupervisedModel):
         return LinearSchedule(self.momentum, self.final_momentum, self.total_steps)(step)
 
     def update_target(self, step):
+        if self.target_mode != "ema":
+            return {}
         momentum = self.momentum_at(step)
-        ema_update(self._ema_pairs, momentum)
-        return {"momentum": momentum}
+        pairs = self._ema_pairs
+        ema_update(pairs, momentum)
+        logs = {"momentum": momentum}
+        if self.monitors:
+            logs["encoder_distance"] = relative_distance(pairs)
+        return logs
 
     # === Training entry point ===
 
@@ -217,8 +279,9 @@ class IJEPA(SelfSupervisedModel):
             bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
             bound.apply_defaults()
             steps = _steps_per_epoch(bound.arguments)
-            epochs = bound.arguments["epochs"] - bound.arguments["initial_epoch"]
-            self.total_steps = max(1, steps * epochs)
+            # `epochs` is the index of the last epoch, whatever `initial_epoch` is: a
+            # run resumed with `initial_epoch=k` keeps the whole run's ramp.
+            self.total_steps = max(1, steps * bound.arguments["epochs"])
             self.train_function = None  # the ramp length is a constant of the step
         return super().fit(*args, **kwargs)
 
@@ -254,6 +317,8 @@ class IJEPA(SelfSupervisedModel):
                 "final_momentum": self.final_momentum,
                 "total_steps": self.total_steps,
                 "target_norm_epsilon": self.target_norm_epsilon,
+                "target_mode": self.target_mode,
+                "monitors": self.monitors,
             }
         )
         return config

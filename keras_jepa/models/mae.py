@@ -20,6 +20,8 @@ from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
 from keras_jepa.training import SelfSupervisedModel
+from keras_jepa.training.monitors import effective_rank
+from keras_jepa.training.monitors import feature_std
 
 MASK_KEYS = ("visible_indices", "masked_indices")
 _ENCODER_ATTRIBUTES = ("num_patches", "grid_size", "patch_size", "num_channels", "hidden_dim")
@@ -83,9 +85,9 @@ class MAE(SelfSupervisedModel):
     Differences from the reference: the encoder has no class token (it is I-JEPA's
     encoder, so the two are compared on the same network); the decoder sees the visible
     and mask tokens in concatenated rather than unshuffled order, which attention cannot
-    tell apart since every token carries its position. Masks drawn inside the step are
-    state of a `SeedGenerator`, which Keras does not save with the weights (as for
-    Dropout): a resumed run draws different, equally distributed masks.
+    tell apart since every token carries its position. The state of the in-step mask
+    stream (a `SeedGenerator`, which Keras itself does not save) is saved with the
+    weights, so a run resumed from a checkpoint draws the masks it would have drawn.
 
     Args:
         encoder: a `ViTEncoder` (anything called as `encoder(images, token_indices)`
@@ -102,6 +104,11 @@ class MAE(SelfSupervisedModel):
             (reference 1e-6).
         seed: int or None; seeds the masks drawn inside the step and the numpy stream
             of `mask_generator`. The same seed gives the same masks.
+        monitors: whether each train step logs the run-health monitors (default True):
+            `rankme` (effective rank) and `feature_std` (mean per-dimension std after
+            centring and L2 normalisation) of the batch's mean-pooled visible-token
+            features, computed under stop-gradient at the cost of one SVD of a
+            `[B, D]` matrix; see `keras_jepa.evaluation.monitors`.
 
     Example:
     encoder = keras_jepa.models.ViTEncoder.from_preset(
@@ -125,6 +132,7 @@ class MAE(SelfSupervisedModel):
         norm_pix_loss=True,
         norm_pix_epsilon=1e-6,
         seed=None,
+        monitors=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -162,6 +170,7 @@ class MAE(SelfSupervisedModel):
         self.norm_pix_loss = bool(norm_pix_loss)
         self.norm_pix_epsilon = float(norm_pix_epsilon)
         self.seed = None if seed is None else int(seed)
+        self.monitors = bool(monitors)
         self.num_patches = int(encoder.num_patches)
         self.grid_size = tuple(encoder.grid_size)
         self.patch_size = int(encoder.patch_size)
@@ -201,6 +210,20 @@ class MAE(SelfSupervisedModel):
         """
         return self.mask_generator.sample_tensors(batch_size, seed=self.seed_generator)
 
+    # === Saving: the mask stream's state goes with the weights ===
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        own = len(self._trainable_variables + self._non_trainable_variables)
+        store[str(own)] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        own = len(self._trainable_variables + self._non_trainable_variables)
+        # Checkpoints written before the mask stream was saved lack the extra entry.
+        if str(own) in store.keys():
+            self.seed_generator.state.assign(store[str(own)])
+        super().load_own_variables({str(i): store[str(i)] for i in range(own)})
+
     def _images_and_masks(self, data):
         images, masks = unpack_images_batch(data)
         images = ops.convert_to_tensor(images)
@@ -215,15 +238,23 @@ class MAE(SelfSupervisedModel):
 
     # === The objective ===
 
-    def predict_patches(self, images, visible_indices, masked_indices, training=False):
+    def predict_patches(
+        self, images, visible_indices, masked_indices, training=False, return_features=False
+    ):
         """Decoder output `[B, num_patches, p²·C]`, grid order, in the loss's space.
 
         The encoder sees only the visible patches. With `norm_pix_loss` the values are
-        per-patch normalised pixels; `reconstruct` maps them back to pixels.
+        per-patch normalised pixels; `reconstruct` maps them back to pixels. With
+        `return_features`, returns `(patches, features)`, `features` being the
+        mean-pooled visible-token features `[B, D]` (stop-gradient), which the
+        monitors read.
         """
         check_mask_partition(visible_indices, masked_indices, self.num_patches)
         tokens = self.encoder(images, token_indices=visible_indices, training=training)
-        return self.decoder(tokens, visible_indices, masked_indices, training=training)
+        patches = self.decoder(tokens, visible_indices, masked_indices, training=training)
+        if return_features:
+            return patches, ops.stop_gradient(ops.mean(tokens, axis=1))
+        return patches
 
     def _normalize_patches(self, patches):
         if not self.norm_pix_loss:
@@ -249,8 +280,13 @@ class MAE(SelfSupervisedModel):
 
     def compute_ssl_loss(self, data, training=True):
         images, visible, masked = self._images_and_masks(data)
-        predicted = self.predict_patches(images, visible, masked, training=training)
-        return self.reconstruction_loss(images, predicted, masked), {}
+        predicted, features = self.predict_patches(
+            images, visible, masked, training=training, return_features=True
+        )
+        loss = self.reconstruction_loss(images, predicted, masked)
+        if not self.monitors:
+            return loss, {}
+        return loss, {"rankme": effective_rank(features), "feature_std": feature_std(features)}
 
     # === Reconstructions ===
 
@@ -354,6 +390,7 @@ class MAE(SelfSupervisedModel):
                 "norm_pix_loss": self.norm_pix_loss,
                 "norm_pix_epsilon": self.norm_pix_epsilon,
                 "seed": self.seed,
+                "monitors": self.monitors,
             }
         )
         return config

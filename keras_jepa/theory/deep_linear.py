@@ -135,7 +135,9 @@ class DeepLinearJEPA(_DeepLinearMixin, TwoViewJEPA):
 
     Trained with ``fit`` on ``(x, y)`` pairs; the loss is
     ``½ mean_batch ‖V W̄ x − sg(W̄ y)‖²`` (stop-gradient target, the theory's setting) or the
-    same with an EMA copy of the encoder as target.
+    same with an EMA copy of the encoder as target. The ablation
+    ``target="no_stop_gradient"`` (``½ mean_batch ‖V W̄ x − W̄ y‖²``, gradient through both
+    branches) follows `simulate_no_stop_gradient` instead and collapses to ``W̄ = 0``.
 
     Args:
         dim: number of features ``d`` (input and embedding width).
@@ -146,7 +148,9 @@ class DeepLinearJEPA(_DeepLinearMixin, TwoViewJEPA):
         init: ``"aligned"`` (default: ``eps**(1/L) I`` for every factor, the theory's init),
             ``"orthogonal"`` (random orthogonal factors at that scale: balanced but not
             aligned) or ``"normal"`` (Gaussian entries of std ``eps**(1/L) / sqrt(dim)``).
-        target: ``"stop_gradient"`` (default) or ``"ema"``.
+        target: ``"stop_gradient"`` (default), ``"ema"``, or the ablation
+            ``"no_stop_gradient"`` (gradient also through the target branch; the responses
+            then shrink to zero, `keras_jepa.theory.simulate_no_stop_gradient`).
         ema_momentum: momentum of the EMA target, in [0, 1).
         seed: seed of the random inits (ignored by ``"aligned"``).
         **kwargs: passed to `keras.Model`.

@@ -2,8 +2,10 @@
 
 The objective of THEORY.md §1, ``½ E‖P(f(x)) − StopGrad(f_target(y))‖²``, where the target
 encoder ``f_target`` is the online encoder itself behind a stop-gradient (the setting of the
-theory) or an exponential moving average of it. It is the small, encoder-agnostic half of
-`DeepLinearJEPA`, and what the non-linear (MLP) check of the paper trains.
+theory) or an exponential moving average of it. The ablation ``target="no_stop_gradient"``
+lets the gradient flow through the target too; it collapses (`no_stop_gradient.py`). It is
+the small, encoder-agnostic half of `DeepLinearJEPA`, and what the non-linear (MLP) check of
+the paper trains.
 """
 
 import keras
@@ -15,7 +17,7 @@ from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
 
-TARGETS = ("stop_gradient", "ema")
+TARGETS = ("stop_gradient", "ema", "no_stop_gradient")
 
 
 def unpack_views(data):
@@ -51,7 +53,11 @@ class TwoViewJEPA(SelfSupervisedModel):
         predictor: a Keras layer or model mapping embeddings ``[B, h]`` to ``[B, h]``.
         target: ``"stop_gradient"`` (default: the target is ``encoder`` itself with its
             gradient stopped, as in the theory) or ``"ema"`` (a separate, non-trainable copy
-            updated as ``t ← m t + (1 − m) online`` after every optimizer step).
+            updated as ``t ← m t + (1 − m) online`` after every optimizer step), or, as an
+            ablation only, ``"no_stop_gradient"`` (the target is ``encoder`` itself and the
+            gradient flows through it as well: the loss is then minimised by the collapsed
+            encoder, and the deep linear model does collapse, see
+            `simulate_no_stop_gradient`).
         ema_momentum: the momentum ``m`` of the EMA target, in [0, 1).
         **kwargs: passed to `keras.Model`.
 
@@ -118,7 +124,12 @@ class TwoViewJEPA(SelfSupervisedModel):
         return self.encoder(x, training=training)
 
     def target_embedding(self, y):
-        """The regression target ``sg(target(y))`` of a batch of target views."""
+        """The regression target ``sg(target(y))`` of a batch of target views.
+
+        With ``target="no_stop_gradient"``: ``encoder(y)``, gradient included.
+        """
+        if self.target == "no_stop_gradient":
+            return self.encoder(y, training=False)
         with no_gradient():
             if self.target == "ema":
                 embedding = self.target_encoder(y, training=False)

@@ -1,0 +1,219 @@
+"""Is my run healthy? Collapse monitors, their rules of thumb, and `CollapseMonitor`.
+
+`IJEPA` and `MAE` (with `monitors=True`, the default) log these in every train step,
+computed in keras.ops under stop-gradient (`keras_jepa.training.monitors`); the values
+reach the progress bar and `history.history` (the last step's value of each epoch).
+
+Rules of thumb: what a collapsing run looks like (D = encoder width).
+
+- `rankme` — RankMe (Garrido et al., 2023) of the batch's mean-pooled features, centred:
+  the number of directions the features really use, between 1 and min(B, D). Healthy:
+  a sizable part of D, rising or stable during training (a random-init micro ViT,
+  D = 64, reads ≈ 3-4 on the 16-px digits). Collapse: it falls to a few percent of D,
+  towards 1 (every image on one line or one point). `CollapseMonitor` flags
+  `rankme < 1 + rank_fraction · D` (default `rank_fraction = 0.01`). The batch bounds it
+  (at most B), so compare runs at the same batch size. Small encoders on small images
+  use few directions: the digits micro config (D = 64, B = 64) reads 2.3-2.8 through
+  its first 8 epochs of healthy I-JEPA training (loss 0.37 → 0.07).
+- `feature_std` — mean over dimensions of the per-dimension std of the centred,
+  L2-normalised features (the SimSiam indicator). Healthy: ≈ 1/sqrt(D) (features spread
+  over many directions; 0.11 on the digits micro run, 1/sqrt(64) = 0.125). Collapse:
+  ≪ 1/sqrt(D), → 0 when all images map to one point. `CollapseMonitor` flags
+  `feature_std < std_fraction / sqrt(D)` (default `std_fraction = 0.1`).
+- `pred_std` (I-JEPA) — std of the predictor outputs across the batch. The targets are
+  per-token LayerNorm-normalised (unit scale); on the digits micro run it grows from
+  ≈ 0.03 in the first epochs to ≈ 0.18 by epoch 8. → 0 after it had grown means the
+  predictor outputs the same embedding for every image (it has given up on the
+  context).
+- `encoder_distance` (I-JEPA) — `‖θ_c − θ_t‖ / ‖θ_t‖` between the context and target
+  encoder weights after the EMA step. It starts at 0 (the target is a copy) and stays
+  small: the target trails the context by about `1 / (1 − m)` steps (0.04 → 0.13 over
+  the 8 epochs of the digits micro run). With the momentum
+  near 1 (I-JEPA's schedule ends at exactly 1) a small, slowly changing value is
+  expected, not a sign of collapse. Suspicious: it goes to 0 while the loss goes to 0
+  *and* `rankme`/`feature_std` fall — context and target agree because both output a
+  constant.
+- `loss` — falling to ≈ 0 within the first few hundred steps, much faster than usual,
+  is the classic symptom of the trivial solution (predict a constant that the target
+  also outputs); check `rankme` and `feature_std` when you see it.
+
+Why centred: mean-pooled ViT features carry a large component shared by every image
+(the pooled position embeddings). Measured on a random-init micro ViT (D = 64) on the
+16-px digits, the uncentred RankMe is ≈ 1.03 and the uncentred feature_std ≈ 0.0003
+(vs 1/sqrt(64) = 0.125) although the encoder is healthy; centred, they read ≈ 3-4
+and 0.10. Variation
+below 1e-5 of the features' own RMS norm counts as none, so a collapsed encoder's
+float32 round-off does not read as spread.
+
+Example:
+model = keras_jepa.models.IJEPA(encoder, predictor)          # monitors=True
+model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=500))
+monitor = keras_jepa.evaluation.CollapseMonitor(stop=True)
+history = model.fit(dataset, epochs=10, callbacks=[monitor])
+history.history["rankme"], monitor.collapsed, monitor.collapsed_epoch
+"""
+
+import math
+import warnings
+
+import keras
+from keras import ops
+
+from keras_jepa.training import monitors as _step_monitors
+
+MONITOR_KEYS = ("rankme", "feature_std", "pred_std", "encoder_distance")
+
+
+def _to_float(value):
+    return float(ops.convert_to_numpy(value))
+
+
+def effective_rank(features, center=True):
+    """RankMe (Garrido et al., 2023) of a feature matrix, as a Python float.
+
+    `exp(−Σ_k p_k log p_k)` with `p_k = σ_k / Σ_j σ_j + 1e-7`, σ the singular values of
+    the features (centred by default; `center=False` is the paper's exact definition).
+    An `[N, D]` matrix of rank `k` with equal singular values gives `k`; a constant
+    matrix gives ≈ 1; collapse shows as a value far below `D`. The same function the
+    train step logs as `rankme` (`keras_jepa.training.monitors.effective_rank`).
+
+    Args:
+        features: `[N, D]` numpy array or tensor.
+        center: whether to subtract the mean over the N samples first.
+
+    Returns:
+        A float in `[≈1, min(N, D)]`.
+
+    Example:
+    rank = keras_jepa.evaluation.effective_rank(model.encode(images))
+    """
+    return _to_float(_step_monitors.effective_rank(features, center=center))
+
+
+def feature_std(features):
+    """Mean per-dimension std of centred, L2-normalised features, as a Python float.
+
+    ≈ `1/sqrt(D)` for features spread over `D` dimensions, → 0 at collapse. The same
+    function the train step logs as `feature_std`.
+
+    Args:
+        features: `[N, D]` numpy array or tensor.
+
+    Returns:
+        A float in `[0, 1/sqrt(D)]`.
+
+    Example:
+    std = keras_jepa.evaluation.feature_std(model.encode(images))
+    """
+    return _to_float(_step_monitors.feature_std(features))
+
+
+def _encoder_width(model):
+    for attribute in ("target_encoder", "encoder", "context_encoder"):
+        width = getattr(getattr(model, attribute, None), "hidden_dim", None)
+        if width is not None:
+            return int(width)
+    return None
+
+
+class CollapseMonitor(keras.callbacks.Callback):
+    """Warns (and optionally stops training) when the epoch logs show collapse.
+
+    At each epoch end it reads `rankme` and `feature_std` from the logs (logged by
+    `IJEPA` and `MAE` with `monitors=True`) and compares them with the rules of thumb
+    of this module: `rankme < 1 + rank_fraction · D` or
+    `feature_std < std_fraction / sqrt(D)`, D being the encoder width. When either
+    holds for `patience` consecutive epochs it issues a `UserWarning` (once per run)
+    naming the monitor, its value and the threshold, sets `collapsed = True` and
+    `collapsed_epoch` (0-based, the first epoch of the run of bad epochs), and with
+    `stop=True` ends training.
+
+    Args:
+        rank_fraction: RankMe threshold as a fraction of D, above the floor of 1.
+        std_fraction: feature_std threshold as a fraction of `1/sqrt(D)`.
+        patience: consecutive collapsed epochs before it warns (≥ 1).
+        stop: whether to set `model.stop_training` when it warns.
+        dim: the feature width D; by default the `hidden_dim` of the model's
+            `target_encoder` / `encoder`.
+
+    Attributes:
+        collapsed: whether collapse was detected.
+        collapsed_epoch: the epoch where the detected collapse began, or None.
+        messages: the warnings issued.
+
+    Example:
+    monitor = keras_jepa.evaluation.CollapseMonitor(stop=True)
+    model.fit(dataset, epochs=50, callbacks=[monitor])
+    if monitor.collapsed:
+        print("collapsed at epoch", monitor.collapsed_epoch)
+    """
+
+    def __init__(self, rank_fraction=0.01, std_fraction=0.1, patience=1, stop=False,
+                 dim=None):
+        super().__init__()
+        for name, value in (("rank_fraction", rank_fraction), ("std_fraction", std_fraction)):
+            if isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
+        if isinstance(patience, bool) or int(patience) != patience or patience < 1:
+            raise ValueError(f"`patience` must be a positive integer, got {patience!r}.")
+        if dim is not None and (isinstance(dim, bool) or int(dim) != dim or dim < 1):
+            raise ValueError(f"`dim` must be a positive integer or None, got {dim!r}.")
+        self.rank_fraction = float(rank_fraction)
+        self.std_fraction = float(std_fraction)
+        self.patience = int(patience)
+        self.stop = bool(stop)
+        self.dim = None if dim is None else int(dim)
+        self.collapsed = False
+        self.collapsed_epoch = None
+        self.messages = []
+        self._bad_epochs = 0
+
+    def thresholds(self, dim):
+        """`{"rankme": ..., "feature_std": ...}`: the values below which a run collapsed."""
+        return {
+            "rankme": 1.0 + self.rank_fraction * dim,
+            "feature_std": self.std_fraction / math.sqrt(dim),
+        }
+
+    def _width(self):
+        dim = self.dim if self.dim is not None else _encoder_width(self.model)
+        if dim is None:
+            raise ValueError(
+                "CollapseMonitor cannot find the feature width: pass `dim=` (the encoder's "
+                "hidden_dim) for a model without `target_encoder`/`encoder.hidden_dim`."
+            )
+        return dim
+
+    def on_train_begin(self, logs=None):
+        self._bad_epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        present = [key for key in ("rankme", "feature_std") if key in logs]
+        if not present:
+            raise ValueError(
+                "CollapseMonitor needs 'rankme' or 'feature_std' in the epoch logs; got "
+                f"{sorted(logs)}. Build the model with `monitors=True`."
+            )
+        failing = []
+        for key, threshold in self.thresholds(self._width()).items():
+            value = logs.get(key)
+            if value is not None and float(value) < threshold:
+                failing.append(f"{key} = {float(value):.4g} < threshold {threshold:.4g}")
+        if not failing:
+            self._bad_epochs = 0
+            return
+        self._bad_epochs += 1
+        if self._bad_epochs < self.patience or self.collapsed:
+            return
+        self.collapsed = True
+        self.collapsed_epoch = epoch - self.patience + 1
+        message = (
+            f"Representation collapse at epoch {self.collapsed_epoch}: "
+            + "; ".join(failing)
+            + " (see keras_jepa.evaluation.monitors for the rules of thumb)."
+        )
+        self.messages.append(message)
+        warnings.warn(message, UserWarning, stacklevel=2)
+        if self.stop:
+            self.model.stop_training = True

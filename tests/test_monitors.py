@@ -1,0 +1,247 @@
+"""Run-health monitors, CollapseMonitor and ProbeCallback."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_jepa.evaluation import extract_features
+from keras_jepa.evaluation import knn_accuracy
+from keras_jepa.evaluation import linear_probe
+from keras_jepa.evaluation.callbacks import ProbeCallback
+from keras_jepa.evaluation.monitors import CollapseMonitor
+from keras_jepa.evaluation.monitors import effective_rank
+from keras_jepa.evaluation.monitors import feature_std
+from keras_jepa.models import IJEPA
+from keras_jepa.models import JEPAPredictor
+from keras_jepa.models import MAE
+from keras_jepa.training import monitors as step_monitors
+from keras_jepa.training import pair_variables
+from helpers import random_batch
+from helpers import tiny_encoder
+from helpers import tiny_ijepa
+
+IJEPA_KEYS = ("rankme", "feature_std", "pred_std", "encoder_distance")
+
+
+def numpy_rankme(x, center):
+    """RankMe written directly from Garrido et al. (2023), in float64."""
+    x = np.asarray(x, "float64")
+    if center:
+        x = x - x.mean(0)
+    s = np.linalg.svd(x, compute_uv=False)
+    p = s / (s.sum() + 1e-7) + 1e-7
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def equal_spectrum_matrix(rng, n, d, k):
+    """`[n, d]` of rank k, k equal singular values, zero column means."""
+    left = np.linalg.qr(np.column_stack([np.ones(n), rng.normal(size=(n, k))]))[0][:, 1:]
+    right = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    return (3.0 * left @ right.T).astype("float32")
+
+
+# === The functions ===
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 12])
+def test_effective_rank_of_rank_k_matrix_is_k(rng, k):
+    x = equal_spectrum_matrix(rng, 64, 16, k)
+    assert effective_rank(x) == pytest.approx(k, rel=1e-3)
+    assert effective_rank(x, center=False) == pytest.approx(k, rel=1e-3)
+
+
+def test_effective_rank_matches_numpy_reference(rng):
+    x = rng.normal(size=(40, 12)) * np.linspace(0.1, 3.0, 12) + 2.0
+    for center in (True, False):
+        assert effective_rank(x, center=center) == pytest.approx(
+            numpy_rankme(x, center), rel=1e-4
+        )
+
+
+def test_effective_rank_of_constant_or_zero_matrix_is_one():
+    for x in (np.full((32, 8), 0.7, "float32"), np.zeros((32, 8), "float32")):
+        assert effective_rank(x) == pytest.approx(1.0, abs=1e-3)
+        assert effective_rank(x, center=False) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_feature_std_isotropic_gaussian_and_constant(rng):
+    d = 16
+    x = rng.normal(size=(4000, d)).astype("float32") + 5.0  # offset removed by centring
+    assert feature_std(x) == pytest.approx(1 / math.sqrt(d), rel=0.03)
+    assert feature_std(np.full((64, d), 0.3, "float32")) == 0.0
+    # Input-independent features up to float32 round-off read as no spread.
+    noisy = np.full((64, d), 3.0, "float32") + rng.normal(size=(64, d)) * 1e-7
+    assert feature_std(noisy.astype("float32")) == 0.0
+
+
+def test_batch_std_and_relative_distance_match_numpy(rng):
+    values = rng.normal(size=(5, 3, 4)).astype("float32")
+    got = float(keras.ops.convert_to_numpy(step_monitors.batch_std(values)))
+    assert got == pytest.approx(values.std(axis=0).mean(), rel=1e-5)
+
+    source, target = keras.layers.Dense(3), keras.layers.Dense(3, bias_initializer="ones")
+    source.build((None, 4))
+    target.build((None, 4))
+    pairs = pair_variables(target, source)
+    diff = sum(np.sum((np.asarray(s.numpy()) - np.asarray(t.numpy())) ** 2) for t, s in pairs)
+    norm = sum(np.sum(np.asarray(t.numpy()) ** 2) for t, _ in pairs)
+    got = float(keras.ops.convert_to_numpy(step_monitors.relative_distance(pairs)))
+    assert got == pytest.approx(math.sqrt(diff / norm), rel=1e-4)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="features"):
+        effective_rank(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="rank_fraction"):
+        CollapseMonitor(rank_fraction=2.0)
+    with pytest.raises(ValueError, match="patience"):
+        CollapseMonitor(patience=0)
+    images, labels = np.zeros((4, 8, 8, 1)), np.zeros(4, "int32")
+    with pytest.raises(ValueError, match="every"):
+        ProbeCallback(images, labels, images, labels, every=0)
+    with pytest.raises(ValueError, match="method"):
+        ProbeCallback(images, labels, images, labels, method="svm")
+    with pytest.raises(ValueError, match="train_labels"):
+        ProbeCallback(images, labels[:3], images, labels)
+
+
+# === In the train step ===
+
+
+def shallow_ijepa(**kwargs):
+    """A 1-block I-JEPA: the cheapest train step to compile."""
+    encoder = tiny_encoder(depth=1)
+    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
+    return IJEPA(encoder, predictor, **kwargs)
+
+
+def _fit(model, batch, epochs, callbacks=(), learning_rate=1e-3, **kwargs):
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate))
+    return model.fit(batch, batch_size=8, epochs=epochs, verbose=0,
+                     callbacks=list(callbacks), **kwargs)
+
+
+def _step_logs(model, data):
+    """The logs of one compiled forward step (evaluate), as floats."""
+    if not model.compiled:
+        model.compile(optimizer="sgd")
+    logs = model.evaluate(data, batch_size=len(data["images"]) if isinstance(data, dict)
+                          else len(data), verbose=0, return_dict=True)
+    return {k: float(v) for k, v in logs.items()}
+
+
+def _probe_data(rng):
+    labels = np.arange(24) % 3
+    images = rng.normal(size=(24, 8, 8, 1)).astype("float32") + labels[:, None, None, None]
+    return images[:12], labels[:12], images[12:], labels[12:]
+
+
+def test_ijepa_fit_logs_monitors_probe_and_healthy_run_not_flagged(rng, tmp_path):
+    batch = random_batch(rng, batch_size=16)
+    model = shallow_ijepa()
+    probe = ProbeCallback(*_probe_data(rng), every=2, k=3)
+    monitor = CollapseMonitor()
+    csv_path = tmp_path / "log.csv"
+    history = _fit(model, batch, epochs=3,
+                   callbacks=[monitor, probe, keras.callbacks.CSVLogger(str(csv_path))])
+
+    for key in IJEPA_KEYS:
+        assert len(history.history[key]) == 3
+        assert np.all(np.isfinite(history.history[key])), key
+    assert 1.0 < history.history["rankme"][-1] <= 8.0  # at most min(B, D)
+    assert history.history["encoder_distance"][-1] > 0.0
+    assert not monitor.collapsed and monitor.collapsed_epoch is None
+
+    # A probe at epoch 1 only; NaN elsewhere keeps one entry per epoch.
+    probe_values = history.history["probe_acc"]
+    assert math.isnan(probe_values[0]) and math.isnan(probe_values[2])
+    assert sorted(probe.results) == [1]
+    assert probe_values[1] == probe.results[1]
+    assert 0.0 <= probe_values[1] <= 1.0
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and "probe_acc" in rows[0] and "rankme" in rows[0]
+    assert float(rows[1]["probe_acc"]) == pytest.approx(probe_values[1])
+
+
+def test_monitors_off_and_probe_equals_direct_probe(rng):
+    train_x, train_y, test_x, test_y = _probe_data(rng)
+    model = shallow_ijepa(monitors=False)
+    _, logs = model.compute_ssl_loss(random_batch(rng, batch_size=4))
+    assert logs == {}
+    # The logs hold no monitor, so CollapseMonitor refuses to guess.
+    monitor = CollapseMonitor()
+    monitor.set_model(model)
+    with pytest.raises(ValueError, match="monitors=True"):
+        monitor.on_epoch_end(0, {"loss": 0.5})
+
+    probe = ProbeCallback(train_x, train_y, test_x, test_y, every=2, k=5, temperature=0.1,
+                          name="knn_acc")
+    probe.set_model(model)
+    logs = {"loss": 0.5}
+    probe.on_epoch_end(0, logs)
+    assert math.isnan(logs["knn_acc"]) and probe.results == {}
+    probe.on_epoch_end(1, logs)
+    expected = knn_accuracy(extract_features(model, train_x), train_y,
+                            extract_features(model, test_x), test_y, k=5, temperature=0.1)
+    assert logs["knn_acc"] == pytest.approx(expected)
+    assert probe.results == {1: pytest.approx(expected)}
+
+
+@pytest.mark.slow
+def test_probe_callback_linear_method(rng):
+    train_x, train_y, test_x, test_y = _probe_data(rng)
+    model = tiny_ijepa()
+    probe = ProbeCallback(train_x, train_y, test_x, test_y, method="linear", epochs=3,
+                          name="linear_acc")
+    history = _fit(model, random_batch(rng, batch_size=8), epochs=1, callbacks=[probe],
+                   learning_rate=0.0)
+    expected = linear_probe(extract_features(model, train_x), train_y,
+                            extract_features(model, test_x), test_y, epochs=3).accuracy
+    assert history.history["linear_acc"] == [pytest.approx(expected)]
+
+
+def test_collapsed_encoder_is_flagged_and_healthy_is_not(rng):
+    batch = random_batch(rng, batch_size=16)
+    model = shallow_ijepa()
+    monitor = CollapseMonitor(stop=True)
+    monitor.set_model(model)
+    monitor.on_epoch_end(0, _step_logs(model, batch))  # random init: healthy
+    assert not monitor.collapsed and not getattr(model, "stop_training", False)
+
+    # Encoders whose output does not depend on the image.
+    for encoder in (model.context_encoder, model.target_encoder):
+        kernel = encoder.patch_embedding.weights[0]
+        kernel.assign(np.zeros(kernel.shape, "float32"))
+    logs = _step_logs(model, batch)
+    assert logs["rankme"] == pytest.approx(1.0, abs=1e-2)
+    assert logs["feature_std"] == pytest.approx(0.0, abs=1e-6)
+
+    monitor = CollapseMonitor(patience=2, stop=True)
+    monitor.set_model(model)
+    monitor.on_epoch_end(0, logs)
+    assert not monitor.collapsed  # patience: one bad epoch is not yet a collapse
+    with pytest.warns(UserWarning, match=r"rankme = 1 < threshold 1\.16"):
+        monitor.on_epoch_end(1, logs)
+    assert monitor.collapsed and monitor.collapsed_epoch == 0
+    assert "feature_std = 0 < threshold 0.025" in monitor.messages[0]
+    assert model.stop_training
+
+
+def test_monitors_flag_config_round_trip():
+    config = tiny_ijepa(monitors=False).get_config()
+    assert config["monitors"] is False
+    assert IJEPA.from_config(config).monitors is False
+    assert IJEPA.from_config(tiny_ijepa().get_config()).monitors is True
+    assert MAE.from_config(MAE(tiny_encoder(), monitors=False).get_config()).monitors is False
+
+
+def test_mae_logs_feature_monitors(rng):
+    images = rng.normal(size=(16, 8, 8, 1)).astype("float32")
+    logs = _step_logs(MAE(tiny_encoder(depth=1), seed=0), images)
+    assert set(logs) == {"loss", "rankme", "feature_std"}
+    assert 1.0 < logs["rankme"] <= 16.0
+    assert 0.0 < logs["feature_std"] <= 1 / math.sqrt(16) + 1e-6
