@@ -23,7 +23,7 @@ from helpers import random_batch
 from helpers import tiny_encoder
 from helpers import tiny_ijepa
 
-IJEPA_KEYS = ("rankme", "feature_std", "pred_std", "encoder_distance")
+IJEPA_KEYS = ("rankme", "feature_std", "feature_spread", "pred_std", "encoder_distance")
 
 
 def numpy_rankme(x, center):
@@ -242,6 +242,34 @@ def test_monitors_flag_config_round_trip():
 def test_mae_logs_feature_monitors(rng):
     images = rng.normal(size=(16, 8, 8, 1)).astype("float32")
     logs = _step_logs(MAE(tiny_encoder(depth=1), seed=0), images)
-    assert set(logs) == {"loss", "rankme", "feature_std"}
+    assert set(logs) == {"loss", "rankme", "feature_std", "feature_spread"}
     assert 1.0 < logs["rankme"] <= 16.0
     assert 0.0 < logs["feature_std"] <= 1 / math.sqrt(16) + 1e-6
+
+
+def test_feature_spread_matches_numpy_and_relative_rule(rng):
+    from keras_jepa.evaluation import feature_spread
+
+    def reference(x):
+        return np.sqrt(x.var(0).mean()) / np.sqrt((x**2).mean())
+
+    features = rng.normal(size=(32, 8)) + 5.0
+    assert feature_spread(features) == pytest.approx(reference(features), rel=1e-5)
+    # Shrinking the between-sample part towards the shared mean lowers it about in
+    # proportion (the RMS size changes a little too).
+    shrunk = 5.0 + 0.1 * (features - 5.0)
+    assert feature_spread(shrunk) == pytest.approx(reference(shrunk), rel=1e-5)
+    assert 0.09 < feature_spread(shrunk) / feature_spread(features) < 0.11
+
+    model = shallow_ijepa()
+    monitor = CollapseMonitor(spread_drop=0.3)
+    monitor.set_model(model)
+    healthy = {"rankme": 5.0, "feature_std": 0.2}
+    monitor.on_epoch_end(0, {**healthy, "feature_spread": 0.004})
+    monitor.on_epoch_end(1, {**healthy, "feature_spread": 0.0015})  # 37 %: not yet
+    assert not monitor.collapsed
+    with pytest.warns(UserWarning, match="feature_spread = 0.001 < threshold 0.0012"):
+        monitor.on_epoch_end(2, {**healthy, "feature_spread": 0.001})
+    assert monitor.collapsed_epoch == 2
+    with pytest.raises(ValueError, match="spread_drop"):
+        CollapseMonitor(spread_drop=1.5)

@@ -204,3 +204,42 @@ def test_target_mode_config_save_load_and_errors(tmp_path):
                                          "'no_stop_gradient'.*'context_stop_gradient'.*"
                                          "got 'simsiam'"):
         _one_layer_ijepa("simsiam")
+
+
+# === The collapse monitor on real runs ===
+
+
+def _digits_fit(target_mode, epochs=12):
+    """A tiny I-JEPA on 512 8-px digits; returns the CollapseMonitor after `fit`."""
+    import warnings
+
+    from keras_jepa import data
+    from keras_jepa import masking
+    from keras_jepa.evaluation import CollapseMonitor
+
+    images, labels = data.load_digits("train", image_size=8)
+    generator = masking.MultiBlockMaskGenerator(grid_size=4, num_targets=2,
+                                                target_scale=(0.15, 0.3), seed=0)
+    dataset = data.make_pretraining_dataset(
+        data.from_arrays(images[:512], labels[:512]), 8, 64, generator, crop_scale=None,
+        mean=None, std=None, seed=0, include_labels=False)
+    keras.utils.set_random_seed(0)
+    encoder = tiny_encoder(depth=1)
+    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
+    model = IJEPA(encoder, predictor, target_mode=target_mode)
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3))
+    monitor = CollapseMonitor()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(dataset, epochs=epochs, verbose=0, callbacks=[monitor]).history
+    return monitor, history, caught
+
+
+def test_collapse_monitor_flags_no_stop_gradient_and_not_ema():
+    collapsed, history, caught = _digits_fit("no_stop_gradient")
+    assert history["loss"][-1] < 0.02  # the trivial solution: targets become predictable
+    assert collapsed.collapsed, history["feature_spread"]
+    assert any("feature_spread" in str(w.message) for w in caught)
+    healthy, history, caught = _digits_fit("ema")
+    assert not healthy.collapsed, healthy.messages
+    assert history["feature_spread"][-1] > 0.5 * history["feature_spread"][0]

@@ -25,6 +25,7 @@ from keras_jepa.evaluation.linear_probe import probe_predictions
 from keras_jepa.evaluation.callbacks import ProbeCallback
 from keras_jepa.evaluation.monitors import CollapseMonitor
 from keras_jepa.evaluation.monitors import effective_rank
+from keras_jepa.evaluation.monitors import feature_spread
 from keras_jepa.evaluation.monitors import feature_std
 
 # === Downstream tasks (keras_jepa/evaluation/downstream.py) ===

@@ -20,6 +20,15 @@ Rules of thumb: what a collapsing run looks like (D = encoder width).
   over many directions; 0.11 on the digits micro run, 1/sqrt(64) = 0.125). Collapse:
   ≪ 1/sqrt(D), → 0 when all images map to one point. `CollapseMonitor` flags
   `feature_std < std_fraction / sqrt(D)` (default `std_fraction = 0.1`).
+- `feature_spread` — between-image std of the pooled features over their RMS size.
+  `rankme` and `feature_std` see the shape of the variation, not its scale; this one
+  falls when every image moves towards one point while the shared component (the pooled
+  positions) stays — the collapse of I-JEPA without stop-gradient. Its level depends on
+  the architecture, so it is read against its first-epoch value: on a tiny ViT on the
+  digits it stayed at 0.0036 → 0.0037 with EMA + stop-gradient and fell to 0.00065
+  without stop-gradient (loss → 0.001) while `rankme` and `feature_std` still looked
+  acceptable. `CollapseMonitor` flags a fall below `spread_drop` (default 0.3) of the
+  first-epoch value.
 - `pred_std` (I-JEPA) — std of the predictor outputs across the batch. The targets are
   per-token LayerNorm-normalised (unit scale); on the digits micro run it grows from
   ≈ 0.03 in the first epochs to ≈ 0.18 by epoch 8. → 0 after it had grown means the
@@ -61,7 +70,7 @@ from keras import ops
 
 from keras_jepa.training import monitors as _step_monitors
 
-MONITOR_KEYS = ("rankme", "feature_std", "pred_std", "encoder_distance")
+MONITOR_KEYS = ("rankme", "feature_std", "feature_spread", "pred_std", "encoder_distance")
 
 
 def _to_float(value):
@@ -108,6 +117,25 @@ def feature_std(features):
     return _to_float(_step_monitors.feature_std(features))
 
 
+def feature_spread(features):
+    """Between-sample std of the features over their RMS size, as a Python float.
+
+    Falls when every sample moves towards one point, whatever the shape of the rest of
+    the variation; read it relative to its value at the start of training. The same
+    function the train step logs as `feature_spread`.
+
+    Args:
+        features: `[N, D]` numpy array or tensor.
+
+    Returns:
+        A float ≥ 0.
+
+    Example:
+    spread = keras_jepa.evaluation.feature_spread(model.encode(images))
+    """
+    return _to_float(_step_monitors.feature_spread(features))
+
+
 def _encoder_width(model):
     for attribute in ("target_encoder", "encoder", "context_encoder"):
         width = getattr(getattr(model, attribute, None), "hidden_dim", None)
@@ -119,10 +147,13 @@ def _encoder_width(model):
 class CollapseMonitor(keras.callbacks.Callback):
     """Warns (and optionally stops training) when the epoch logs show collapse.
 
-    At each epoch end it reads `rankme` and `feature_std` from the logs (logged by
-    `IJEPA` and `MAE` with `monitors=True`) and compares them with the rules of thumb
-    of this module: `rankme < 1 + rank_fraction · D` or
-    `feature_std < std_fraction / sqrt(D)`, D being the encoder width. When either
+    At each epoch end it reads `rankme`, `feature_std` and `feature_spread` from the
+    logs (logged by `IJEPA` and `MAE` with `monitors=True`) and compares them with the
+    rules of thumb of this module: `rankme < 1 + rank_fraction · D`,
+    `feature_std < std_fraction / sqrt(D)` (D being the encoder width), or
+    `feature_spread < spread_drop ·` its value at the end of the run's first epoch
+    (the relative rule that catches a JEPA trained without stop-gradient, whose
+    features converge towards one point while their shape still looks healthy). When any
     holds for `patience` consecutive epochs it issues a `UserWarning` (once per run)
     naming the monitor, its value and the threshold, sets `collapsed = True` and
     `collapsed_epoch` (0-based, the first epoch of the run of bad epochs), and with
@@ -131,6 +162,8 @@ class CollapseMonitor(keras.callbacks.Callback):
     Args:
         rank_fraction: RankMe threshold as a fraction of D, above the floor of 1.
         std_fraction: feature_std threshold as a fraction of `1/sqrt(D)`.
+        spread_drop: feature_spread threshold as a fraction of its first-epoch value
+            (None turns the relative rule off).
         patience: consecutive collapsed epochs before it warns (≥ 1).
         stop: whether to set `model.stop_training` when it warns.
         dim: the feature width D; by default the `hidden_dim` of the model's
@@ -149,8 +182,14 @@ class CollapseMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, rank_fraction=0.01, std_fraction=0.1, patience=1, stop=False,
-                 dim=None):
+                 dim=None, spread_drop=0.3):
         super().__init__()
+        if spread_drop is not None and (isinstance(spread_drop, bool)
+                                        or not 0.0 < float(spread_drop) < 1.0):
+            raise ValueError(f"`spread_drop` must be a number in (0, 1) or None, got "
+                             f"{spread_drop!r}.")
+        self.spread_drop = None if spread_drop is None else float(spread_drop)
+        self.initial_spread = None
         for name, value in (("rank_fraction", rank_fraction), ("std_fraction", std_fraction)):
             if isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
@@ -186,6 +225,7 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._bad_epochs = 0
+        self.initial_spread = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -196,7 +236,14 @@ class CollapseMonitor(keras.callbacks.Callback):
                 f"{sorted(logs)}. Build the model with `monitors=True`."
             )
         failing = []
-        for key, threshold in self.thresholds(self._width()).items():
+        thresholds = self.thresholds(self._width())
+        spread = logs.get("feature_spread")
+        if spread is not None and self.spread_drop is not None:
+            if self.initial_spread is None:
+                self.initial_spread = float(spread)
+            else:
+                thresholds["feature_spread"] = self.spread_drop * self.initial_spread
+        for key, threshold in thresholds.items():
             value = logs.get(key)
             if value is not None and float(value) < threshold:
                 failing.append(f"{key} = {float(value):.4g} < threshold {threshold:.4g}")

@@ -17,6 +17,7 @@ from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
 from keras_jepa.training.monitors import batch_std
 from keras_jepa.training.monitors import effective_rank
+from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
 from keras_jepa.training.monitors import relative_distance
 
@@ -92,7 +93,8 @@ class IJEPA(SelfSupervisedModel):
         monitors: whether each train step logs the run-health monitors (default True):
             `rankme` (effective rank of the batch's mean-pooled target-encoder
             features, centred), `feature_std` (mean per-dimension std of those
-            features, centred and L2-normalised), `pred_std` (std of the predictions
+            features, centred and L2-normalised), `feature_spread` (between-image std
+            of those features over their RMS size), `pred_std` (std of the predictions
             across the batch) and `encoder_distance` (`‖θ_c − θ_t‖ / ‖θ_t‖` after the
             EMA step; only with `target_mode="ema"`, the others have no EMA). They are
             computed under stop-gradient from tensors the step already has, at the
@@ -246,6 +248,7 @@ class IJEPA(SelfSupervisedModel):
         return loss, {
             "rankme": effective_rank(features),
             "feature_std": feature_std(features),
+            "feature_spread": feature_spread(features),
             "pred_std": batch_std(predictions),
         }
 

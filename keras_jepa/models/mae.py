@@ -21,6 +21,7 @@ from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
 from keras_jepa.training import SelfSupervisedModel
 from keras_jepa.training.monitors import effective_rank
+from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
 
 MASK_KEYS = ("visible_indices", "masked_indices")
@@ -105,9 +106,9 @@ class MAE(SelfSupervisedModel):
         seed: int or None; seeds the masks drawn inside the step and the numpy stream
             of `mask_generator`. The same seed gives the same masks.
         monitors: whether each train step logs the run-health monitors (default True):
-            `rankme` (effective rank) and `feature_std` (mean per-dimension std after
-            centring and L2 normalisation) of the batch's mean-pooled visible-token
-            features, computed under stop-gradient at the cost of one SVD of a
+            `rankme` (effective rank), `feature_std` (mean per-dimension std after
+            centring and L2 normalisation) and `feature_spread` (between-image std over
+            RMS size) of the batch's mean-pooled visible-token features, computed under stop-gradient at the cost of one SVD of a
             `[B, D]` matrix; see `keras_jepa.evaluation.monitors`.
 
     Example:
@@ -286,7 +287,8 @@ class MAE(SelfSupervisedModel):
         loss = self.reconstruction_loss(images, predicted, masked)
         if not self.monitors:
             return loss, {}
-        return loss, {"rankme": effective_rank(features), "feature_std": feature_std(features)}
+        return loss, {"rankme": effective_rank(features), "feature_std": feature_std(features),
+                      "feature_spread": feature_spread(features)}
 
     # === Reconstructions ===
 

@@ -91,6 +91,23 @@ def feature_std(features):
     return ops.mean(ops.std(normalized, axis=0))
 
 
+def feature_spread(features):
+    """How much the features differ between samples, relative to their size.
+
+    `sqrt(mean_d Var_batch(f_d)) / sqrt(mean(f²))`: the between-sample standard
+    deviation over the RMS feature value. Unlike `effective_rank` and `feature_std`,
+    which look at the *shape* of the variation and ignore its scale, it falls when
+    every sample moves towards one point while a shared component (for mean-pooled ViT
+    tokens, the pooled positions) stays: the collapse of a JEPA trained without
+    stop-gradient, whose targets become predictable because they stop depending on the
+    image. Its level depends on the architecture (≈ 0.004 for a random-init micro ViT
+    on the digits), so read it relative to its value at the start of training.
+    """
+    features = _float_matrix(features, "features")
+    variance = ops.mean(ops.var(features, axis=0))
+    return ops.sqrt(variance) / ops.maximum(ops.sqrt(ops.mean(ops.square(features))), 1e-12)
+
+
 def batch_std(values):
     """Mean over all other axes of the std across the batch (axis 0).
 
