@@ -69,19 +69,49 @@ def probe_curve(config, method, out, probe_every=2, probe_method="linear", probe
                           every=probe_every, method=probe_method)
     keras.utils.set_random_seed(config["seed"])
     start = probe.probe(experiment.build_model(config, method, total_steps=1))
-    _, results = experiment.train(config, method, out, verbose=verbose,
-                                  probe_data=probe_data, callbacks=[probe])
+    model, results = experiment.train(config, method, out, verbose=verbose,
+                                      probe_data=probe_data, callbacks=[probe])
     probed = sorted(probe.results)
     return {"epochs": [0] + [epoch + 1 for epoch in probed],
             "accuracy": [start] + [probe.results[epoch] for epoch in probed],
-            "results": results}
+            "results": results, "model": model}
+
+
+def feature_figures(models, config, images, out):
+    """Pictures of what trained encoders learned, written to `out`.
+
+    `pca_<method>.png`: each encoder's patch features as RGB (the first three principal
+    components over the images' patches); `prediction_errors.png`: I-JEPA's per-patch
+    prediction error under the config's masks.
+
+    Args:
+        models: dict method → trained `IJEPA` / `MAE`.
+        config: the config the models were trained with.
+        images: a few test images `[n, H, W, C]`.
+        out: output folder.
+
+    Example:
+    keras_jepa.studies.feature_figures({"ijepa": model}, config, test_images[:6], "runs/x")
+    """
+    from keras_jepa.plotting.evaluation_figures import plot_feature_pca
+    from keras_jepa.plotting.evaluation_figures import plot_prediction_error_maps
+
+    for method, model in models.items():
+        plot_feature_pca(model, images, title=f"{METHOD_LABELS.get(method, method)}: patch "
+                         "features, first 3 principal components as RGB",
+                         path=os.path.join(out, f"pca_{method}.png"))
+        if method == "ijepa":
+            masks = experiment.make_mask_generator(config).sample(len(images), seed=0)
+            plot_prediction_error_maps(model, images, masks,
+                                       title="I-JEPA per-patch prediction error",
+                                       path=os.path.join(out, "prediction_errors.png"))
 
 
 def compare_methods(config, out, probe_every=2, probe_method="linear", verbose=0):
     """I-JEPA against MAE on one encoder and budget: probe accuracy over training.
 
-    Writes `probe_curves.png`, `results.md` and `results.json` in `out` and one run
-    folder per method.
+    Writes `probe_curves.png`, `results.md`, `results.json` and the `feature_figures`
+    in `out`, and one run folder per method.
 
     Args:
         config: a config dict.
@@ -113,6 +143,8 @@ def compare_methods(config, out, probe_every=2, probe_method="linear", verbose=0
         title=f"{config['name']}: {probe_method} probe during pretraining "
               f"({keras.backend.backend()})",
         path=os.path.join(out, "probe_curves.png"))
+    feature_figures({m: c.pop("model") for m, c in curves.items()}, config,
+                    probe_data[1][0][:6], out)
     epochs = curves["ijepa"]["epochs"]
     lines = ["| epoch | " + " | ".join(METHOD_LABELS[m] for m in curves) + " |",
              "|---|" + "---|" * len(curves)]

@@ -148,3 +148,13 @@ def _normalize_seed(seed):
             raise ValueError("`seed` must not be an empty sequence.")
         return [_check_seed_int(v, "seed") for v in seed]
     return _check_seed_int(seed, "seed")
+
+
+def jepa_mask_spec(batch_size, num_context_tokens, num_targets, num_target_tokens):
+    """`{key: (shape, numpy dtype)}` of I-JEPA masks: the contract's three keys."""
+    targets = (batch_size, num_targets, num_target_tokens)
+    return {
+        "context_indices": ((batch_size, num_context_tokens), np.int32),
+        "target_indices": (targets, np.int32),
+        "target_weights": (targets, np.float32),
+    }

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_jepa.masking.base import MaskGenerator
 from keras_jepa.masking.base import check_positive_int
+from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import check_range
 from keras_jepa.masking.base import rng_from_seed
 
@@ -195,12 +196,8 @@ class MultiBlockMaskGenerator(MaskGenerator):
 
     def mask_spec(self, batch_size):
         """Returns `{key: (shape, numpy dtype)}` of the masks for `batch_size`."""
-        targets = (batch_size, self.num_targets, self.num_target_tokens)
-        return {
-            "context_indices": ((batch_size, self.num_context_tokens), np.int32),
-            "target_indices": (targets, np.int32),
-            "target_weights": (targets, np.float32),
-        }
+        return jepa_mask_spec(batch_size, self.num_context_tokens, self.num_targets,
+                              self.num_target_tokens)
 
     def sample_with_boxes(self, batch_size, seed):
         """Like `sample`, also returning the blocks the masks were cut from.

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_jepa.masking.base import MaskGenerator
 from keras_jepa.masking.base import check_positive_int
+from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.multi_block import _check_grid_size
 
 
@@ -90,12 +91,8 @@ class RandomTargetMaskGenerator(MaskGenerator):
 
     def mask_spec(self, batch_size):
         """Returns `{key: (shape, numpy dtype)}` of the masks for `batch_size`."""
-        targets = (batch_size, 1, self.num_target_tokens)
-        return {
-            "context_indices": ((batch_size, self.num_context_tokens), np.int32),
-            "target_indices": (targets, np.int32),
-            "target_weights": (targets, np.float32),
-        }
+        return jepa_mask_spec(batch_size, self.num_context_tokens, 1,
+                              self.num_target_tokens)
 
     def _sample(self, batch_size, rng):
         # A uniform random order of the patches per sample: the first Kt are the
