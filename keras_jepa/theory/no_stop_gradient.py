@@ -59,6 +59,19 @@ from scipy import integrate
 from keras_jepa.theory import _validation
 
 
+
+def _checked_state(w, v, lam, rho, depth, target_variance):
+    """The validated arguments of the per-feature system, with σ² = λ/ρ and τ² = E[y²]."""
+    w = _validation.check_positive("w", w)
+    v = _validation._as_float_array("v", v)
+    lam = _validation.check_positive("lam", lam)
+    rho = _validation.check_positive("rho", rho)
+    depth = _validation.check_depth(depth)
+    sigma2 = lam / rho
+    tau2 = sigma2 if target_variance is None else _validation.check_positive(
+        "target_variance", target_variance)
+    return w, v, lam, rho, depth, sigma2, tau2
+
 def _broadcast_features(lam, rho, depth, eps, target_variance, predictor_init):
     lam = _validation.check_positive("lam", lam)
     rho = _validation.check_positive("rho", rho)
@@ -115,14 +128,8 @@ def no_stop_gradient_rates(w, v, lam, rho, depth, target_variance=None):
     >>> keras_jepa.theory.no_stop_gradient_rates(w=0.1, v=0.3, lam=1.0, rho=0.5, depth=2)
     (-0.0158..., 0.002...)
     """
-    w = _validation.check_positive("w", w)
-    v = _validation._as_float_array("v", v)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
-    sigma2 = lam / rho
-    tau2 = sigma2 if target_variance is None else _validation.check_positive(
-        "target_variance", target_variance)
+    w, v, lam, rho, depth, sigma2, tau2 = _checked_state(w, v, lam, rho, depth,
+                                                         target_variance)
     c = sigma2 * v**2 - 2.0 * lam * v + tau2
     dw = -c * w ** (3.0 - 2.0 / depth)
     dv = w**2 * (lam - sigma2 * v) / depth
@@ -148,14 +155,8 @@ def no_stop_gradient_invariant(w, v, lam, rho, depth, target_variance=None):
     >>> keras_jepa.theory.no_stop_gradient_invariant(0.1, 0.3, 1.0, 0.5, 2)
     1.237...
     """
-    w = _validation.check_positive("w", w)
-    v = _validation._as_float_array("v", v)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
-    sigma2 = lam / rho
-    tau2 = sigma2 if target_variance is None else _validation.check_positive(
-        "target_variance", target_variance)
+    w, v, lam, rho, depth, sigma2, tau2 = _checked_state(w, v, lam, rho, depth,
+                                                         target_variance)
     kappa = tau2 - lam * rho
     gap = rho - v
     with np.errstate(divide="ignore"):
