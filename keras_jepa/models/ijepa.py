@@ -222,7 +222,7 @@ class IJEPA(SelfSupervisedModel):
         keep_gradient = self.target_mode == "no_stop_gradient"
         with contextlib.nullcontext() if keep_gradient else no_gradient():
             tokens = self.target_encoder(images, training=False)
-            features = ops.mean(tokens, axis=1)
+            features = ops.mean(tokens, axis=1) if return_features else None
             tokens = normalize_features(tokens, self.target_norm_epsilon)
             num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
             flat = ops.reshape(target_indices, (-1, num_blocks * num_target))
@@ -236,9 +236,11 @@ class IJEPA(SelfSupervisedModel):
 
     def compute_ssl_loss(self, data, training=True):
         batch = unpack_batch(data)
-        targets, features = self.compute_targets(
-            batch["images"], batch["target_indices"], return_features=True
+        targets = self.compute_targets(
+            batch["images"], batch["target_indices"], return_features=self.monitors
         )
+        if self.monitors:
+            targets, features = targets
         predictions = self(batch, training=training)
         per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
         weights = ops.cast(batch["target_weights"], "float32")

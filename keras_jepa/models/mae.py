@@ -281,12 +281,13 @@ class MAE(SelfSupervisedModel):
 
     def compute_ssl_loss(self, data, training=True):
         images, visible, masked = self._images_and_masks(data)
+        if not self.monitors:
+            predicted = self.predict_patches(images, visible, masked, training=training)
+            return self.reconstruction_loss(images, predicted, masked), {}
         predicted, features = self.predict_patches(
             images, visible, masked, training=training, return_features=True
         )
         loss = self.reconstruction_loss(images, predicted, masked)
-        if not self.monitors:
-            return loss, {}
         return loss, {"rankme": effective_rank(features), "feature_std": feature_std(features),
                       "feature_spread": feature_spread(features)}
 

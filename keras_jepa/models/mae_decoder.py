@@ -10,11 +10,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.config_checks import resolve_grid_size
-from keras_jepa.models.transformer_stack import transformer_blocks
+from keras_jepa.models.transformer_stack import initialized_dense
+from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import is_concrete
@@ -156,26 +156,11 @@ class MAEDecoder(keras.Model):
         self.patch_dim = self.patch_size * self.patch_size * self.num_channels
 
         # === Layers ===
-        def dense(units, name):
-            return keras.layers.Dense(
-                units,
-                kernel_initializer=truncated_normal(self.init_std),
-                dtype=self.dtype_policy,
-                name=name,
-            )
-
-        self.input_projection = dense(self.hidden_dim, "input_projection")
-        self.position_embedding = SinCosPositionEmbedding(
-            self.grid_size, self.hidden_dim, dtype=self.dtype_policy, name="position_embedding"
+        self.input_projection = initialized_dense(
+            self.hidden_dim, self.init_std, self.dtype_policy, "input_projection"
         )
-        self.blocks = transformer_blocks(
-            self.hidden_dim, self.depth, self.num_heads, self.mlp_ratio, self.qkv_bias,
-            self.layer_norm_epsilon, self.init_std, self.dtype_policy,
-        )
-        self.norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
-        )
-        self.head = dense(self.patch_dim, "head")
+        self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
+        self.head = initialized_dense(self.patch_dim, self.init_std, self.dtype_policy, "head")
         self.build()
 
     @classmethod

@@ -4,11 +4,42 @@ import math
 
 import keras
 
+from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import TransformerBlock
 
 
 def truncated_normal(stddev):
     return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def initialized_dense(units, init_std, dtype, name):
+    """A Dense layer with the reference's truncated-normal kernel initialisation."""
+    return keras.layers.Dense(
+        units, kernel_initializer=truncated_normal(init_std), dtype=dtype, name=name
+    )
+
+
+def positions_blocks_and_norm(layer):
+    """The fixed positions, transformer blocks and final norm of a token model.
+
+    Built from the attributes `ViTEncoder`, `JEPAPredictor` and `MAEDecoder` share
+    (`grid_size`, `hidden_dim`, `depth`, `num_heads`, `mlp_ratio`, `qkv_bias`,
+    `layer_norm_epsilon`, `init_std`, `dtype_policy`).
+
+    Returns:
+        `(position_embedding, blocks, norm)`.
+    """
+    position_embedding = SinCosPositionEmbedding(
+        layer.grid_size, layer.hidden_dim, dtype=layer.dtype_policy, name="position_embedding"
+    )
+    blocks = transformer_blocks(
+        layer.hidden_dim, layer.depth, layer.num_heads, layer.mlp_ratio, layer.qkv_bias,
+        layer.layer_norm_epsilon, layer.init_std, layer.dtype_policy,
+    )
+    norm = keras.layers.LayerNormalization(
+        epsilon=layer.layer_norm_epsilon, dtype=layer.dtype_policy, name="norm"
+    )
+    return position_embedding, blocks, norm
 
 
 def transformer_blocks(hidden_dim, depth, num_heads, mlp_ratio, qkv_bias, layer_norm_epsilon,

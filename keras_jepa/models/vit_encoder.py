@@ -4,10 +4,9 @@ import keras
 from keras import ops
 
 from keras_jepa.layers import PatchEmbedding
-from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models.config_checks import check_positive_ints
-from keras_jepa.models.transformer_stack import transformer_blocks
+from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
 from keras_jepa.training import is_concrete
@@ -102,16 +101,7 @@ class ViTEncoder(keras.Model):
             dtype=self.dtype_policy,
             name="patch_embedding",
         )
-        self.position_embedding = SinCosPositionEmbedding(
-            self.grid_size, self.hidden_dim, dtype=self.dtype_policy, name="position_embedding"
-        )
-        self.blocks = transformer_blocks(
-            self.hidden_dim, self.depth, self.num_heads, self.mlp_ratio, self.qkv_bias,
-            self.layer_norm_epsilon, self.init_std, self.dtype_policy,
-        )
-        self.norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
-        )
+        self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
         self.build((None, height, width, self.num_channels))
 
     @classmethod

@@ -20,6 +20,24 @@ from keras_jepa.training import pair_variables
 TARGETS = ("stop_gradient", "ema", "no_stop_gradient")
 
 
+
+def build_when_input_known(model):
+    """Builds a two-view model now when its encoder's input shape is known.
+
+    Then it can be saved (and its weights restored) before it has seen any data.
+    """
+    inputs = getattr(model.encoder, "inputs", None)
+    if model.encoder.built and inputs:
+        model.build(tuple(inputs[0].shape))
+
+
+def build_encoder_and_head(encoder, head, input_shape):
+    """Builds the encoder on `input_shape` and the head (predictor or decoder) on its output."""
+    if not encoder.built:
+        encoder.build(input_shape)
+    if not head.built:
+        head.build(encoder.compute_output_shape(input_shape))
+
 def unpack_views(data):
     """Returns ``(x, y)`` from a batch that holds a pair of views."""
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -104,20 +122,10 @@ class TwoViewJEPA(SelfSupervisedModel):
             self.target_encoder.trainable = False
             self._target_pairs = pair_variables(self.target_encoder, encoder)
             copy_weights(self._target_pairs)
-        self._build_if_input_known()
-
-    def _build_if_input_known(self):
-        # An encoder with a known input shape lets the whole model be built now, so that
-        # it can be saved (and its weights restored) before it has seen any data.
-        inputs = getattr(self.encoder, "inputs", None)
-        if self.encoder.built and inputs:
-            self.build(tuple(inputs[0].shape))
+        build_when_input_known(self)
 
     def build(self, input_shape):
-        if not self.encoder.built:
-            self.encoder.build(input_shape)
-        if not self.predictor.built:
-            self.predictor.build(self.encoder.compute_output_shape(input_shape))
+        build_encoder_and_head(self.encoder, self.predictor, input_shape)
         self.built = True
 
     def call(self, x, training=False):

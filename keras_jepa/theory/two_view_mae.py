@@ -7,6 +7,8 @@ is compared with, on the same paired views. It is the encoder-agnostic half of
 
 import keras
 
+from keras_jepa.theory.two_view_jepa import build_encoder_and_head
+from keras_jepa.theory.two_view_jepa import build_when_input_known
 from keras_jepa.theory.two_view_jepa import half_squared_error
 from keras_jepa.theory.two_view_jepa import unpack_views
 from keras_jepa.training import SelfSupervisedModel
@@ -39,20 +41,10 @@ class TwoViewMAE(SelfSupervisedModel):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self._build_if_input_known()
-
-    def _build_if_input_known(self):
-        # An encoder with a known input shape lets the whole model be built now, so that
-        # it can be saved (and its weights restored) before it has seen any data.
-        inputs = getattr(self.encoder, "inputs", None)
-        if self.encoder.built and inputs:
-            self.build(tuple(inputs[0].shape))
+        build_when_input_known(self)
 
     def build(self, input_shape):
-        if not self.encoder.built:
-            self.encoder.build(input_shape)
-        if not self.decoder.built:
-            self.decoder.build(self.encoder.compute_output_shape(input_shape))
+        build_encoder_and_head(self.encoder, self.decoder, input_shape)
         self.built = True
 
     def call(self, x, training=False):
