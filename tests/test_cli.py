@@ -74,27 +74,41 @@ def test_quickstart_smoke_writes_the_comparison(quickstart_run):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"backend {os.environ['KERAS_BACKEND']}" in result.stdout
     for name in ("results.json", "results.csv", "comparison.md", "config.json",
-                 "loss_curves.png", "masks.png", "reconstructions.png"):
+                 "loss_curves.png", "probe_curves_linear.png", "probe_curves_knn.png",
+                 "masks.png", "reconstructions.png"):
         assert os.path.getsize(out / name) > 0, name
-    # `train --smoke` for each method: checkpoint, resolved config, logs, figures.
-    for method, figure in (("ijepa", "masks.png"), ("mae", "reconstructions.png")):
+    # One run folder per row (checkpoint, resolved config, logs, figures).
+    folders = (("i_jepa", "ijepa", "masks.png"), ("i_jepa_sigreg", "ijepa", "masks.png"),
+               ("sigreg_alone_control", "ijepa", "masks.png"),
+               ("mae", "mae", "reconstructions.png"))
+    for folder, method, figure in folders:
         for name in ("model.keras", "config.json", "log.csv", "results.json", "loss.png",
                      figure):
-            assert os.path.getsize(out / method / name) > 0, (method, name)
-        with open(out / method / "log.csv") as f:
-            losses = [float(row["loss"]) for row in csv.DictReader(f)]
-        assert len(losses) == 1 and math.isfinite(losses[0]) and losses[0] > 0
-        with open(out / method / "config.json") as f:
+            assert os.path.getsize(out / folder / name) > 0, (folder, name)
+        with open(out / folder / "log.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 1 and math.isfinite(float(rows[0]["loss"]))
+        # The probe callbacks log into the CSV (one probe per epoch in the smoke run).
+        assert 0.0 <= float(rows[0]["probe_knn"]) <= 1.0
+        with open(out / folder / "config.json") as f:
             resolved = json.load(f)
         assert resolved["method"] == method and resolved["total_steps"] == 3
+    with open(out / "i_jepa_sigreg" / "config.json") as f:
+        assert json.load(f)["ijepa"]["regularizer"] == "sigreg"
+    with open(out / "sigreg_alone_control" / "config.json") as f:
+        assert json.load(f)["ijepa"]["prediction_weight"] == 0.0
     with open(out / "results.json") as f:
-        rows = json.load(f)["rows"]
+        summary = json.load(f)
+    rows = summary["rows"]
     names = [row["name"] for row in rows]
-    assert names == ["raw pixels", "untrained encoder", "I-JEPA encoder", "MAE encoder"]
+    assert names == ["raw pixels", "untrained encoder", "I-JEPA", "I-JEPA + SIGReg",
+                     "SIGReg alone (control)", "MAE"]
+    assert summary["curves"]["MAE"]["epoch"] == [1]
     accuracies = {row["name"]: row["probe_accuracy"] for row in rows}
-    # Pixels of the real digits are linearly separable; ten classes give 0.1 by chance.
-    assert accuracies["raw pixels"] > 0.9
-    assert all(0.2 < value <= 1.0 for value in accuracies.values())
+    # Raw MNIST pixels are nearly linearly separable even with the smoke run's 500
+    # training images; ten classes give 0.1 by chance.
+    assert accuracies["raw pixels"] > 0.8
+    assert all(0.12 < value <= 1.0 for value in accuracies.values())
     # The markdown table is printed, one line per row.
     for name in names:
         assert f"| {name} |" in result.stdout

@@ -54,10 +54,42 @@ def test_warmup_longer_than_the_run_is_named():
         experiment.build_optimizer(config, total_steps=20 * 21)
 
 
-def test_builtin_quickstart_config_matches_the_recipe(in_repo):
+def test_builtin_configs_match_their_recipes(in_repo):
     for smoke in (False, True):
         assert experiment.digits_micro_config(smoke) == experiment.load_config(
             "digits_micro", smoke)
+        assert experiment.mnist_micro_config(smoke) == experiment.load_config(
+            "mnist_micro", smoke)
+
+
+def test_comparison_runs_merge_each_rows_ijepa_options():
+    config = experiment.mnist_micro_config()
+    runs = experiment.comparison_runs(config)
+    assert [(label, method) for label, method, _ in runs] == [
+        ("I-JEPA", "ijepa"), ("I-JEPA + SIGReg", "ijepa"),
+        ("SIGReg alone (control)", "ijepa"), ("MAE", "mae")]
+    plain, regularised, control, _ = (run for _, _, run in runs)
+    assert plain["ijepa"] == {"momentum": 0.996}
+    assert regularised["ijepa"] == {"momentum": 0.996, **experiment.SIGREG}
+    assert control["ijepa"]["prediction_weight"] == 0.0
+    # The control and the regularised run build the same model but for the weight.
+    model = experiment.build_model(control, "ijepa", total_steps=3)
+    assert (model.regularizer, model.prediction_weight) == ("sigreg", 0.0)
+    assert config["ijepa"] == {"momentum": 0.996}  # the config itself is untouched
+    without = {k: v for k, v in config.items() if k != "compare"}
+    assert [label for label, _, _ in experiment.comparison_runs(without)] == ["I-JEPA", "MAE"]
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({"method": "ijepa"}, "label"),
+    ({"label": "x", "method": "simclr"}, "--method"),
+    ({"label": "x", "method": "ijepa", "lr": 1}, "unknown keys"),
+])
+def test_bad_comparison_entries_are_named(entry, match):
+    config = experiment.mnist_micro_config()
+    config["compare"] = [entry]
+    with pytest.raises(experiment.ExperimentError, match=match):
+        experiment.comparison_runs(config)
 
 
 def test_unknown_config_name_lists_the_available_ones(in_repo):

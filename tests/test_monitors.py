@@ -23,7 +23,8 @@ from helpers import random_batch
 from helpers import tiny_encoder
 from helpers import tiny_ijepa
 
-IJEPA_KEYS = ("rankme", "feature_std", "feature_spread", "pred_std", "encoder_distance")
+IJEPA_KEYS = ("rankme", "feature_std", "feature_spread", "pred_std", "encoder_distance",
+              "position_share", "blind_loss")
 
 
 def numpy_rankme(x, center):
@@ -273,3 +274,121 @@ def test_feature_spread_matches_numpy_and_relative_rule(rng):
     assert monitor.collapsed_epoch == 2
     with pytest.raises(ValueError, match="spread_drop"):
         CollapseMonitor(spread_drop=1.5)
+
+
+# === Position-only collapse: position_share, blind_loss, the CollapseMonitor rule ===
+
+
+def numpy_position_share(tokens):
+    tokens = np.asarray(tokens, "float64")
+    position_mean, grand_mean = tokens.mean(0), tokens.mean((0, 1))
+    between = len(tokens) * np.sum((position_mean - grand_mean) ** 2)
+    return between / np.sum((tokens - grand_mean) ** 2)
+
+
+def numpy_blind_loss(tokens, indices, weights, loss):
+    tokens = np.asarray(tokens, "float64")
+    rows = np.arange(len(tokens))[:, None, None]
+    targets = tokens[rows, indices]  # [B, M, Kt, D]
+    diff = tokens.mean(0)[indices] - targets
+    if loss == "l2":
+        per_element = diff**2
+    else:
+        per_element = np.where(np.abs(diff) < 1, 0.5 * diff**2, np.abs(diff) - 0.5)
+    return np.sum(per_element.mean(-1) * weights) / max(np.sum(weights), 1.0)
+
+
+def test_position_share_extremes_and_numpy_reference(rng):
+    from keras_jepa.evaluation import position_share
+
+    positions = rng.normal(size=(1, 9, 6))
+    assert position_share(np.repeat(positions, 16, axis=0)) == pytest.approx(1.0, abs=1e-6)
+    # Tokens whose distribution does not depend on position: ≈ (N − 1) / (B·N − 1).
+    noise = rng.normal(size=(400, 9, 6))
+    assert position_share(noise) < 0.01
+    assert position_share(np.zeros((4, 9, 6))) == 0.0
+    mixed = rng.normal(size=(8, 5, 4)) + 2.0 * rng.normal(size=(1, 5, 4)) + 3.0
+    assert position_share(mixed) == pytest.approx(numpy_position_share(mixed), rel=1e-5)
+    with pytest.raises(ValueError, match="tokens"):
+        position_share(np.zeros((4, 6)))
+
+
+@pytest.mark.parametrize("loss", ["smooth_l1", "l2"])
+def test_content_blind_loss_matches_numpy(rng, loss):
+    from keras_jepa.evaluation import content_blind_loss
+
+    tokens = (2.0 * rng.normal(size=(6, 16, 5))).astype("float32")
+    indices = rng.integers(0, 16, size=(6, 2, 3)).astype("int32")
+    weights = np.ones((6, 2, 3), "float32")
+    weights[0, 1, 2] = weights[3, 0, 0] = 0.0
+    got = content_blind_loss(tokens, indices, weights, loss=loss)
+    assert got == pytest.approx(numpy_blind_loss(tokens, indices, weights, loss), rel=1e-5)
+    # A predictor that knows only position is perfect for position-only tokens.
+    position_only = np.repeat(tokens[:1], 6, axis=0)
+    assert content_blind_loss(position_only, indices, weights, loss=loss) == pytest.approx(
+        0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="loss"):
+        content_blind_loss(tokens, indices, weights, loss="l1")
+    with pytest.raises(ValueError, match="target_weights"):
+        content_blind_loss(tokens, indices, weights[:, :1], loss=loss)
+
+
+def test_ijepa_step_logs_position_share_and_blind_loss(rng):
+    from keras_jepa.models.ijepa import normalize_features
+
+    model = shallow_ijepa(loss="l2")
+    batch = random_batch(rng, batch_size=4)
+    _, logs = model.compute_ssl_loss(batch)
+    tokens = keras.ops.convert_to_numpy(
+        normalize_features(model.target_encoder(batch["images"])))
+    assert float(logs["position_share"]) == pytest.approx(numpy_position_share(tokens),
+                                                          rel=1e-4)
+    expected = numpy_blind_loss(tokens, batch["target_indices"], batch["target_weights"],
+                                "l2")
+    assert float(logs["blind_loss"]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_collapse_monitor_flags_position_only_collapse():
+    model = shallow_ijepa()
+    healthy = {"rankme": 5.0, "feature_std": 0.2, "feature_spread": 0.004}
+    start = {**healthy, "position_share": 0.99, "loss": 0.4, "blind_loss": 1e-4}
+    position_only = {**start, "loss": 0.002}
+    monitor = CollapseMonitor()
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0, start)  # the reference epoch
+    monitor.on_epoch_end(1, {**start, "loss": 0.3})  # not yet learnt: 0.3 ≥ 0.5 · 0.4
+    # Content-rich targets: a loss above the blind predictor's is no sign of collapse.
+    monitor.on_epoch_end(2, {**position_only, "position_share": 0.5})
+    # A loss below the content-blind predictor's: the predictor uses the image.
+    monitor.on_epoch_end(3, {**position_only, "loss": 5e-5})
+    assert not monitor.collapsed
+    with pytest.warns(UserWarning, match=r"position-only collapse: position_share = 0\.99"):
+        monitor.on_epoch_end(4, position_only)
+    assert monitor.collapsed and monitor.collapsed_epoch == 4
+    assert "loss = 0.002 ≥ blind_loss = 0.0001, though down from 0.4" in monitor.messages[0]
+
+    # With a regularizer the prediction loss is read, not the total loss.
+    monitor = CollapseMonitor(loss_drop=0.1)
+    monitor.set_model(model)
+    monitor.on_epoch_end(0, {**start, "loss": 1.0, "prediction_loss": 0.4})
+    with pytest.warns(UserWarning, match="prediction_loss = 0.002 ≥ blind_loss"):
+        monitor.on_epoch_end(1, {**position_only, "loss": 1e-5, "prediction_loss": 0.002})
+    off = CollapseMonitor(position_share_max=None)
+    off.set_model(model)
+    off.on_epoch_end(0, start)
+    off.on_epoch_end(1, position_only)
+    assert not off.collapsed
+
+
+@pytest.mark.parametrize("name, value", [("position_share_max", 0.0),
+                                         ("position_share_max", 1.5),
+                                         ("position_share_max", True),
+                                         ("position_share_max", "0.9"),
+                                         ("loss_drop", 0.0),
+                                         ("loss_drop", 1.0),
+                                         ("loss_drop", None),
+                                         ("loss_drop", float("nan"))])
+def test_position_rule_thresholds_are_checked(name, value):
+    with pytest.raises(ValueError, match=name):
+        CollapseMonitor(**{name: value})

@@ -241,5 +241,8 @@ def test_collapse_monitor_flags_no_stop_gradient_and_not_ema():
     assert collapsed.collapsed, history["feature_spread"]
     assert any("feature_spread" in str(w.message) for w in caught)
     healthy, history, caught = _digits_fit("ema")
-    assert not healthy.collapsed, healthy.messages
+    # The EMA run keeps its spread: the complete-collapse rule stays silent. (Its targets
+    # are still ~99.9 % position on these 8-px digits, which the position-only rule
+    # reports; that is a different failure, tested in test_monitors.py.)
+    assert not any("feature_spread" in message for message in healthy.messages)
     assert history["feature_spread"][-1] > 0.5 * history["feature_spread"][0]

@@ -1,7 +1,8 @@
 """tf.data input pipelines: sources, augmentation, mask attachment and batching.
 
 TensorFlow is imported here (tf.data is the pipeline on every backend). A source
-(``from_arrays``, ``from_image_folder``, ``from_tfds``, ``from_digits``) says where the
+(``from_arrays``, ``from_image_folder``, ``from_tfds``, ``from_digits``,
+``from_mnist``) says where the
 images come from; ``make_pretraining_dataset`` turns any source into batches of
 augmented images with masks, ``make_eval_dataset`` into deterministic batches for
 features and probes. With a backend other than TensorFlow, the builders hide the
@@ -23,6 +24,10 @@ from keras_jepa.data.feature_pipeline import make_feature_dataset
 from keras_jepa.data.image_folder import IMAGE_EXTENSIONS
 from keras_jepa.data.image_folder import from_image_folder
 from keras_jepa.data.mask_attachment import attach_masks
+from keras_jepa.data.mnist import MNIST_MEAN
+from keras_jepa.data.mnist import MNIST_STD
+from keras_jepa.data.mnist import from_mnist
+from keras_jepa.data.mnist import load_mnist
 from keras_jepa.data.pipeline import IMAGENET_MEAN
 from keras_jepa.data.pipeline import IMAGENET_STD
 from keras_jepa.data.pipeline import make_eval_dataset

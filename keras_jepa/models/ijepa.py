@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from keras_jepa.layers import gather_tokens
+from keras_jepa.models import feature_regularizers
 from keras_jepa.models.feature_extraction import pooled_features
 from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import LinearSchedule
@@ -16,9 +17,11 @@ from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
 from keras_jepa.training.monitors import batch_std
+from keras_jepa.training.monitors import content_blind_loss
 from keras_jepa.training.monitors import effective_rank
 from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
+from keras_jepa.training.monitors import position_share
 from keras_jepa.training.monitors import relative_distance
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
@@ -109,6 +112,14 @@ class IJEPA(SelfSupervisedModel):
             them too (the trivial solution, every token the same, then minimises the
             loss). "context_stop_gradient": the same targets behind a stop-gradient,
             without EMA (SimSiam-like).
+        regularizer: None (default, I-JEPA's objective), "vicreg" or "sigreg": an
+            anti-collapse term on the batch's mean-pooled context-encoder tokens added
+            to the loss (see `keras_jepa.models.feature_regularizers`). The step then
+            also logs `prediction_loss` and `regularizer_loss`.
+        regularizer_weight: weight of that term.
+        prediction_weight: weight of the prediction loss (1.0). 0 with a regularizer
+            trains the regulariser alone: the control that shows what the prediction
+            loss adds.
 
     Example:
     encoder = keras_jepa.models.ViTEncoder.from_preset("micro", image_size=16,
@@ -132,6 +143,9 @@ class IJEPA(SelfSupervisedModel):
         target_norm_epsilon=1e-5,
         monitors=True,
         target_mode="ema",
+        regularizer=None,
+        regularizer_weight=1.0,
+        prediction_weight=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -146,6 +160,17 @@ class IJEPA(SelfSupervisedModel):
                 raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
         if total_steps is not None and (int(total_steps) != total_steps or total_steps < 1):
             raise ValueError(f"`total_steps` must be a positive integer, got {total_steps!r}.")
+        if regularizer is not None and regularizer not in feature_regularizers.REGULARIZERS:
+            raise ValueError(
+                f"`regularizer` must be None or one of {feature_regularizers.REGULARIZERS}, "
+                f"got {regularizer!r}."
+            )
+        for name, value in (("regularizer_weight", regularizer_weight),
+                            ("prediction_weight", prediction_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"`{name}` must be a number ≥ 0, got {value!r}.")
+        if prediction_weight == 0 and regularizer is None:
+            raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")
         num_patches = getattr(encoder, "num_patches", None)
         if num_patches is None:
             raise ValueError("`encoder` must expose `num_patches` (e.g. a ViTEncoder).")
@@ -169,6 +194,13 @@ class IJEPA(SelfSupervisedModel):
         self.target_norm_epsilon = float(target_norm_epsilon)
         self.monitors = bool(monitors)
         self.num_patches = int(num_patches)
+        self.regularizer = regularizer
+        self.regularizer_weight = float(regularizer_weight)
+        self.prediction_weight = float(prediction_weight)
+        self._sigreg_directions = (
+            feature_regularizers.sigreg_directions(int(width))
+            if regularizer == "sigreg" else None
+        )
 
         self.target_mode = target_mode
         if target_mode == "ema":
@@ -202,21 +234,34 @@ class IJEPA(SelfSupervisedModel):
 
     def call(self, inputs, training=False):
         """Predicted target embeddings `[B, M, Kt, D]` for a batch dict."""
-        batch = unpack_batch(inputs)
+        return self._context_and_predictions(unpack_batch(inputs), training)[1]
+
+    def _context_and_predictions(self, batch, training):
         self._check_masks(batch)
         context = self.context_encoder(
             batch["images"], token_indices=batch["context_indices"], training=training
         )
-        return self.predictor(
+        predictions = self.predictor(
             context, batch["context_indices"], batch["target_indices"], training=training
         )
+        return context, predictions
+
+    def regularization_loss(self, context_tokens):
+        """The `regularizer` term of mean-pooled context tokens `[B, Kc, D]` (0 if none)."""
+        if self.regularizer is None:
+            return ops.zeros((), "float32")
+        pooled = ops.mean(ops.cast(context_tokens, "float32"), axis=1)
+        if self.regularizer == "vicreg":
+            return feature_regularizers.vicreg_variance_covariance(pooled)
+        return feature_regularizers.sigreg(pooled, self._sigreg_directions)
 
     def compute_targets(self, images, target_indices, return_features=False):
         """Stop-gradient targets `[B, M, Kt, D]`: normalised target-encoder tokens.
 
-        With `return_features`, returns `(targets, features)`, `features` being the
-        target encoder's mean-pooled tokens `[B, D]` (before the normalisation, as
-        `encode` returns them), which the monitors read. With
+        With `return_features`, returns `(targets, features, tokens)`, `features` being
+        the target encoder's mean-pooled tokens `[B, D]` (before the normalisation, as
+        `encode` returns them) and `tokens` the normalised tokens of the whole grid
+        `[B, N, D]`, which the monitors read (both stop-gradient). With
         `target_mode="no_stop_gradient"` the targets keep their gradient.
         """
         keep_gradient = self.target_mode == "no_stop_gradient"
@@ -231,7 +276,7 @@ class IJEPA(SelfSupervisedModel):
         if not keep_gradient:
             targets = ops.stop_gradient(targets)
         if return_features:
-            return targets, ops.stop_gradient(features)
+            return targets, ops.stop_gradient(features), ops.stop_gradient(tokens)
         return targets
 
     def compute_ssl_loss(self, data, training=True):
@@ -240,18 +285,27 @@ class IJEPA(SelfSupervisedModel):
             batch["images"], batch["target_indices"], return_features=self.monitors
         )
         if self.monitors:
-            targets, features = targets
-        predictions = self(batch, training=training)
+            targets, features, tokens = targets
+        context, predictions = self._context_and_predictions(batch, training)
         per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
         weights = ops.cast(batch["target_weights"], "float32")
         loss = ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
+        logs = {}
+        if self.regularizer is not None:
+            regularization = self.regularization_loss(context)
+            logs = {"prediction_loss": loss, "regularizer_loss": regularization}
+            loss = self.prediction_weight * loss + self.regularizer_weight * regularization
         if not self.monitors:
-            return loss, {}
-        return loss, {
+            return loss, logs
+        return loss, {**logs,
             "rankme": effective_rank(features),
             "feature_std": feature_std(features),
             "feature_spread": feature_spread(features),
             "pred_std": batch_std(predictions),
+            "position_share": position_share(tokens),
+            "blind_loss": content_blind_loss(
+                tokens, batch["target_indices"], weights,
+                lambda p, t: regression_loss(p, t, self.loss_name)),
         }
 
     # === The target ===
@@ -324,6 +378,9 @@ class IJEPA(SelfSupervisedModel):
                 "target_norm_epsilon": self.target_norm_epsilon,
                 "target_mode": self.target_mode,
                 "monitors": self.monitors,
+                "regularizer": self.regularizer,
+                "regularizer_weight": self.regularizer_weight,
+                "prediction_weight": self.prediction_weight,
             }
         )
         return config

@@ -148,3 +148,107 @@ def relative_distance(pairs, epsilon=1e-12):
         squared_difference = squared_difference + ops.sum(ops.square(s - t))
         squared_norm = squared_norm + ops.sum(ops.square(t))
     return ops.sqrt(squared_difference) / ops.maximum(ops.sqrt(squared_norm), epsilon)
+
+
+def _float_tokens(tokens, name):
+    tokens = ops.cast(ops.stop_gradient(ops.convert_to_tensor(tokens)), "float32")
+    if len(tokens.shape) != 3:
+        raise ValueError(
+            f"`{name}` must be token embeddings [batch, num_tokens, dim], got shape "
+            f"{tuple(tokens.shape)}."
+        )
+    return tokens
+
+
+def position_share(tokens):
+    """Share of the tokens' variance that their position explains.
+
+    `Σ_n B·‖μ_n − μ‖² / Σ_{b,n} ‖t_{b,n} − μ‖²`, with `μ_n` the batch mean of the tokens
+    at position `n` and `μ` the mean over batch and positions: the between-position
+    part of a one-way analysis of variance, computed as `between / (between + within)`
+    so that it stays in `[0, 1]` under round-off. 1: every image gives the same token
+    at a given position (the tokens carry position only); ≈ 0: the position does not
+    change the tokens' distribution. Tokens without any variation read 0.
+
+    Read on I-JEPA's targets (the LayerNorm-normalised target-encoder tokens of the
+    whole grid) it shows how much of what the predictor must predict is content. On
+    small images with small patches the fixed sin-cos positions dominate the patch
+    content (0.999 at init, and still after training, for the micro ViT on the 16-px
+    digits, patch 2), and a predictor can then reach a low loss from the target
+    positions alone; see `content_blind_loss`.
+
+    Args:
+        tokens: `[B, N, D]` tensor or array (all N positions of each image).
+
+    Returns:
+        A float32 scalar tensor in `[0, 1]`. With B = 1 every varying token set
+        reads 1 (no within-position variation can be seen).
+
+    Example:
+    share = keras_jepa.training.monitors.position_share(tokens)  # tokens [B, N, D]
+    """
+    tokens = _float_tokens(tokens, "tokens")
+    position_mean = ops.mean(tokens, axis=0)  # [N, D]
+    grand_mean = ops.mean(position_mean, axis=0)  # [D]
+    # Both parts as means over the B·N tokens (the ratio is the same as with sums).
+    between = ops.mean(ops.sum(ops.square(position_mean - grand_mean), axis=-1))
+    within = ops.mean(ops.sum(ops.square(tokens - position_mean[None]), axis=-1))
+    return between / ops.maximum(between + within, 1e-30)
+
+
+def content_blind_loss(tokens, target_indices, target_weights, loss):
+    """The loss of a predictor that outputs each position's batch-mean target.
+
+    The content-blind baseline of I-JEPA: predict, for a target token at position `n`,
+    the batch mean `μ_n` of the targets at `n`, whatever the context. Its loss is
+    computed like `IJEPA.compute_ssl_loss`: the per-element `loss` averaged over the
+    embedding dimension, then the `target_weights`-weighted mean over target tokens.
+    No predictor that ignores the image does better (exactly so for the squared
+    error), so a loss below it shows that the predictor uses the content; a loss that
+    stays above it while `position_share` is near 1 is position-only collapse (see
+    `keras_jepa.evaluation.monitors`). `μ_n` is the in-batch mean (it includes the token being predicted), so the value
+    is slightly optimistic, by about a factor `1 − 1/B` for the squared error.
+
+    Args:
+        tokens: `[B, N, D]`: the regression targets of every position (I-JEPA's
+            normalised target-encoder tokens of the whole grid).
+        target_indices: int `[B, M, Kt]` positions of the target tokens.
+        target_weights: `[B, M, Kt]`, 1 for a real target token, 0 for padding.
+        loss: the per-element loss, a callable `loss(predictions, targets)` returning
+            `[B, M, Kt, D]`, such as `keras_jepa.models.ijepa.regression_loss` with its
+            `loss` name bound (`keras_jepa.evaluation.monitors.content_blind_loss`
+            takes the name).
+
+    Returns:
+        A float32 scalar tensor.
+
+    Example:
+    per_element = functools.partial(keras_jepa.models.ijepa.regression_loss, loss="l2")
+    blind = content_blind_loss(tokens, target_indices, target_weights, per_element)
+    """
+    tokens = _float_tokens(tokens, "tokens")
+    if not callable(loss):
+        raise ValueError(
+            f"`loss` must be a callable loss(predictions, targets), got {loss!r}."
+        )
+    target_indices = ops.convert_to_tensor(target_indices)
+    if len(target_indices.shape) != 3:
+        raise ValueError(
+            f"`target_indices` must be [batch, blocks, tokens], got shape "
+            f"{tuple(target_indices.shape)}."
+        )
+    weights = ops.cast(ops.stop_gradient(ops.convert_to_tensor(target_weights)), "float32")
+    if tuple(weights.shape) != tuple(target_indices.shape):
+        raise ValueError(
+            f"`target_weights` shape {tuple(weights.shape)} must equal `target_indices` "
+            f"shape {tuple(target_indices.shape)}."
+        )
+    target_indices = ops.cast(target_indices, "int32")
+    num_tokens, dim = tokens.shape[1], tokens.shape[2]
+    # Row b's positions as rows of the flattened [B·N, D] tokens.
+    offsets = ops.arange(ops.shape(tokens)[0], dtype="int32")[:, None, None] * num_tokens
+    targets = ops.take(ops.reshape(tokens, (-1, dim)), target_indices + offsets, axis=0)
+    position_mean = ops.mean(tokens, axis=0)  # [N, D]
+    blind = ops.take(position_mean, target_indices, axis=0)  # [B, M, Kt, D]
+    per_token = ops.mean(ops.cast(loss(blind, targets), "float32"), axis=-1)
+    return ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
