@@ -57,8 +57,9 @@ def test_weight_decay_follows_schedule_and_skips_1d_weights():
     expected = 1.0
     for step in range(3):
         # Zero gradients: Adam moves nothing, only the decoupled weight decay acts.
+        # Step `step` (0-based) reads the schedule at step + 1, as the reference does.
         optimizer.apply([ops.zeros((2, 3)), ops.zeros((3,))], [kernel, bias])
-        expected *= 1 - 0.5 * float(schedule(step))
+        expected *= 1 - 0.5 * float(schedule(step + 1))
         np.testing.assert_allclose(ops.convert_to_numpy(kernel), expected, rtol=1e-6)
         np.testing.assert_array_equal(ops.convert_to_numpy(bias), 1.0)
 
@@ -68,7 +69,9 @@ def test_scheduled_adamw_config_roundtrip():
     config = optimizer.get_config()
     clone = ScheduledAdamW.from_config(config)
     assert clone.beta_2 == 0.95
-    assert float(clone.weight_decay) == pytest.approx(0.01, rel=1e-5)
+    # Before the first step the optimizer reads the value the first step will use.
+    first = 0.3 + (0.01 - 0.3) * 0.5 * (1 + np.cos(np.pi / 30))
+    assert float(clone.weight_decay) == pytest.approx(first, rel=1e-5)
     assert clone.get_config()["weight_decay"] == config["weight_decay"]
     constant = ScheduledAdamW(weight_decay=0.2)
     assert ScheduledAdamW.from_config(constant.get_config()).weight_decay == 0.2
