@@ -857,6 +857,9 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
           f"{config['epochs']} epochs for each of {[label for label, _, _ in runs]}")
     start = time.perf_counter()
     probe_data = (load_probe_arrays(config, "train"), load_probe_arrays(config, "test"))
+    # Seeded as `train` seeds its models: the untrained encoder is the one every run
+    # starts from.
+    keras.utils.set_random_seed(config["seed"])
     untrained = build_model(config, "ijepa", total_steps=1)
     rows = [
         {"name": "raw pixels",

@@ -142,3 +142,55 @@ def test_bad_batches_and_settings_raise(rng):
         IJEPA(encoder, JEPAPredictor(num_patches=16, input_dim=8, hidden_dim=8, depth=1, num_heads=2))
     with pytest.raises(ValueError, match="built for 4 patches but the encoder has 16"):
         IJEPA(encoder, JEPAPredictor(num_patches=4, input_dim=16, hidden_dim=8, depth=1, num_heads=2))
+
+
+def test_a_fit_past_the_momentum_ramp_or_the_lr_schedule_is_refused(rng):
+    from keras_jepa.training import ijepa_optimizer
+
+    batches = {k: np.concatenate([v] * 2) for k, v in random_batch(rng).items()}
+    model = tiny_ijepa()
+    model.compile(optimizer=ijepa_optimizer(total_steps=4, warmup_steps=1))
+    model.fit(batches, batch_size=3, epochs=2, verbose=0)  # sets the ramp: 4 steps
+    assert model.total_steps == 4
+    # A second fit would run at momentum 1 (a frozen target): refused, naming the fix.
+    with pytest.raises(ValueError, match="`total_steps`=4.*at least 8"):
+        model.fit(batches, batch_size=3, epochs=2, verbose=0)
+    # Extending the ramp is not enough while the learning-rate schedule ends at 4 too.
+    model.total_steps = 8
+    with pytest.raises(ValueError, match=r"learning-rate schedule \(`total_steps`=4\)"):
+        model.fit(batches, batch_size=3, epochs=2, verbose=0)
+    # A resumed run that stays inside both schedules is accepted.
+    model.total_steps = 4
+    model.optimizer.iterations.assign(2)
+    model.fit(batches, batch_size=3, epochs=2, initial_epoch=1, verbose=0)
+    assert int(model.optimizer.iterations) == 4
+
+
+def test_reference_init_redraws_every_kernel_without_depth_scaling():
+    from keras_jepa.models import ViTEncoder
+
+    def stds(model, suffix):
+        return [float(np.std(ops.convert_to_numpy(v))) for v in model.context_encoder.weights
+                if v.path.endswith(suffix)]
+
+    def ijepa(init):
+        encoder = ViTEncoder(image_size=16, patch_size=2, hidden_dim=64, depth=3,
+                             num_heads=2, num_channels=1)
+        predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=32, depth=1, num_heads=2)
+        return IJEPA(encoder, predictor, init=init)
+
+    default, reference = ijepa("default"), ijepa("reference")
+    # Default: the output kernels of block i are scaled by 1/sqrt(2(i+1)) (and truncated).
+    assert stds(default, "block_2/attention_output/kernel")[0] < 0.012
+    # Reference: every 2-D weight is N(0, 0.02²), block 2's output kernel included.
+    for suffix in ("qkv/kernel", "attention_output/kernel", "mlp_output/kernel",
+                   "projection/kernel"):
+        for value in stds(reference, suffix):
+            assert value == pytest.approx(0.02, rel=0.15), suffix
+    token = float(np.std(ops.convert_to_numpy(reference.predictor.mask_token)))
+    assert token == pytest.approx(0.02, rel=0.5)
+    for t, c in zip(reference.target_encoder.weights, reference.context_encoder.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(t), ops.convert_to_numpy(c))
+    assert IJEPA.from_config(reference.get_config()).init == "reference"
+    with pytest.raises(ValueError, match="`init`"):
+        tiny_ijepa(init="xavier")

@@ -25,6 +25,7 @@ from keras_jepa.training.monitors import position_share
 from keras_jepa.training.monitors import relative_distance
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
+INITS = ("default", "reference")
 LOSSES = ("smooth_l1", "l2")
 TARGET_MODES = ("ema", "no_stop_gradient", "context_stop_gradient")
 
@@ -120,6 +121,13 @@ class IJEPA(SelfSupervisedModel):
         prediction_weight: weight of the prediction loss (1.0). 0 with a regularizer
             trains the regulariser alone: the control that shows what the prediction
             loss adds.
+        init: "default" keeps the encoder's and predictor's own initialisation (the
+            reference models' constructors: truncated normal, std 0.02, the kernels
+            writing into the residual stream of block i scaled by 1/sqrt(2(i+1))).
+            "reference" re-draws them as the reference's *training* starts
+            (`init_model`): every Dense kernel, the patch projection and the mask token
+            N(0, 0.02²) with no depth scaling (its ±2 truncation is absolute, so
+            effectively none), biases 0, LayerNorm scale 1 and offset 0.
 
     Example:
     encoder = keras_jepa.models.ViTEncoder.from_preset("micro", image_size=16,
@@ -146,6 +154,7 @@ class IJEPA(SelfSupervisedModel):
         regularizer=None,
         regularizer_weight=1.0,
         prediction_weight=1.0,
+        init="default",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -169,6 +178,8 @@ class IJEPA(SelfSupervisedModel):
                             ("prediction_weight", prediction_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"`{name}` must be a number ≥ 0, got {value!r}.")
+        if init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
         if prediction_weight == 0 and regularizer is None:
             raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")
         num_patches = getattr(encoder, "num_patches", None)
@@ -202,6 +213,10 @@ class IJEPA(SelfSupervisedModel):
             if regularizer == "sigreg" else None
         )
 
+        self.init = init
+        if init == "reference":
+            reference_initialization(encoder)
+            reference_initialization(predictor)
         self.target_mode = target_mode
         if target_mode == "ema":
             self.target_encoder = encoder.__class__.from_config(encoder.get_config())
@@ -333,16 +348,49 @@ class IJEPA(SelfSupervisedModel):
     # === Training entry point ===
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; also sets the momentum ramp's length when not given."""
+        """`keras.Model.fit`; also sets the momentum ramp's length when not given.
+
+        A run must not outlast its schedules: when this `fit` would train past the end
+        of the EMA momentum ramp (`total_steps`) or of the optimizer's learning-rate
+        schedule, it raises a `ValueError` naming the argument to change, instead of
+        training on with a frozen target (momentum 1) and the final learning rate.
+        """
+        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+        bound.apply_defaults()
         if self.total_steps is None:
-            bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-            bound.apply_defaults()
             steps = _steps_per_epoch(bound.arguments)
             # `epochs` is the index of the last epoch, whatever `initial_epoch` is: a
             # run resumed with `initial_epoch=k` keeps the whole run's ramp.
             self.total_steps = max(1, steps * bound.arguments["epochs"])
             self.train_function = None  # the ramp length is a constant of the step
+        else:
+            self._check_schedules_cover(bound.arguments)
         return super().fit(*args, **kwargs)
+
+    def _check_schedules_cover(self, arguments):
+        try:
+            steps = _steps_per_epoch(arguments)
+        except ValueError:
+            return  # unknowable here; the ramp then simply ends at `total_steps`
+        optimizer = getattr(self, "optimizer", None)
+        done = int(ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None and \
+            optimizer.built else 0
+        end = done + steps * (arguments["epochs"] - arguments["initial_epoch"])
+        if self.target_mode == "ema" and end > self.total_steps:
+            raise ValueError(
+                f"This fit trains to optimizer step {end} but the EMA momentum ramp "
+                f"(`total_steps`={self.total_steps}) ends earlier: the target would stop "
+                "moving (momentum 1.0) for the rest of the run. Set `model.total_steps` "
+                f"(or IJEPA(total_steps=...)) to at least {end}."
+            )
+        schedule_end = getattr(getattr(optimizer, "_learning_rate", None), "total_steps", None)
+        if schedule_end is not None and end > schedule_end:
+            raise ValueError(
+                f"This fit trains to optimizer step {end} but the optimizer's learning-rate "
+                f"schedule (`total_steps`={schedule_end}) ends earlier, at its final "
+                "value. Build the optimizer for the whole run, e.g. "
+                f"`ijepa_optimizer(total_steps={end})`, and recompile."
+            )
 
     # === Features ===
 
@@ -381,6 +429,7 @@ class IJEPA(SelfSupervisedModel):
                 "regularizer": self.regularizer,
                 "regularizer_weight": self.regularizer_weight,
                 "prediction_weight": self.prediction_weight,
+                "init": self.init,
             }
         )
         return config
@@ -391,6 +440,31 @@ class IJEPA(SelfSupervisedModel):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["predictor"] = keras.saving.deserialize_keras_object(config["predictor"])
         return cls(**config)
+
+
+def reference_initialization(network, std=0.02, seed=None):
+    """Re-draws `network`'s weights as the reference's training start (`init_model`).
+
+    Every weight with two or more dimensions (Dense and patch kernels, the mask token)
+    becomes N(0, std²); every other weight named `bias` or `beta` 0 and `gamma` 1.
+    `seed` None draws from Keras's global seed (`keras.utils.set_random_seed`).
+
+    Example:
+    keras_jepa.models.ijepa.reference_initialization(encoder)
+    """
+    generator = keras.random.SeedGenerator(seed)
+    for variable in network.weights:
+        name = variable.path.rsplit("/", 1)[-1]
+        if len(variable.shape) >= 2:
+            value = keras.random.normal(variable.shape, stddev=std, dtype=variable.dtype,
+                                        seed=generator)
+        elif name == "gamma":
+            value = ops.ones(variable.shape, variable.dtype)
+        elif name in ("bias", "beta"):
+            value = ops.zeros(variable.shape, variable.dtype)
+        else:
+            continue
+        variable.assign(value)
 
 
 def _steps_per_epoch(arguments):
