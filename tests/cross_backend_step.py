@@ -28,7 +28,27 @@ def run_step():
                             ("predictor", model.predictor)):
         for i, w in enumerate(network.weights):
             result[f"{prefix}/{i}"] = keras.ops.convert_to_numpy(w)
+    result["recipe_losses"] = recipe_loss_curve(batch)
     return result
+
+
+def recipe_loss_curve(batch, steps=6):
+    """The main job's I-JEPA + SIGReg recipe (reference optimizer and schedules, EMA) for
+    a few fit steps: the loss curve the MNIST study measured on one backend."""
+    import keras
+    from helpers import set_seeded_weights
+    from helpers import tiny_ijepa
+
+    from keras_jepa.training import ijepa_optimizer
+
+    keras.utils.set_random_seed(0)
+    model = tiny_ijepa(regularizer="sigreg", regularizer_weight=0.05, total_steps=steps,
+                       monitors=False)
+    set_seeded_weights(model, seed=12, scale=0.1)
+    model.compile(optimizer=ijepa_optimizer(total_steps=steps, warmup_steps=2,
+                                            peak_learning_rate=1e-2))
+    history = model.fit(batch, batch_size=len(batch["images"]), epochs=steps, verbose=0)
+    return np.asarray(history.history["loss"], np.float64)
 
 
 if __name__ == "__main__":
