@@ -68,22 +68,28 @@ def digits_micro_config(smoke=False):
     Example:
     config = keras_jepa.experiment.digits_micro_config(smoke=True)
     """
+    return _micro_config("digits_micro", "digits", image_size=16, patch_size=2,
+                         batch_size=64, epochs=20, smoke=smoke)
+
+
+def _micro_config(name, source, image_size, patch_size, batch_size, epochs, smoke):
+    """A micro-ViT config on a bundled grey-scale dataset (digits or MNIST)."""
     config = {
-        "name": "digits_micro",
+        "name": name,
         "data": {
-            "source": "digits",
-            "image_size": 16,
+            "source": source,
+            "image_size": image_size,
             "num_channels": 1,
             "crop_scale": (0.3, 1.0),
             "normalize": False,
         },
-        "encoder": {"preset": "micro", "patch_size": 2},
+        "encoder": {"preset": "micro", "patch_size": patch_size},
         "predictor": {"hidden_dim": 32, "depth": 2},
         "decoder": {},
         "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
         "ijepa": {"momentum": 0.996},
-        "batch_size": 64,
-        "epochs": 20,
+        "batch_size": batch_size,
+        "epochs": epochs,
         "steps_per_epoch": None,
         "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
                       "weight_decay": (0.04, 0.4)},
@@ -126,47 +132,18 @@ def mnist_micro_config(smoke=False):
     Example:
     config = keras_jepa.experiment.mnist_micro_config(smoke=True)
     """
-    config = {
-        "name": "mnist_micro",
-        "data": {
-            "source": "mnist",
-            "image_size": 28,
-            "num_channels": 1,
-            "crop_scale": (0.3, 1.0),
-            "normalize": False,
-        },
-        "encoder": {"preset": "micro", "patch_size": 4},
-        "predictor": {"hidden_dim": 32, "depth": 2},
-        "decoder": {},
-        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
-        "ijepa": {"momentum": 0.996},
-        "compare": [
-            {"label": "I-JEPA", "method": "ijepa"},
-            {"label": "I-JEPA + SIGReg", "method": "ijepa", "ijepa": dict(SIGREG)},
-            {"label": "SIGReg alone (control)", "method": "ijepa",
-             "ijepa": {**SIGREG, "prediction_weight": 0.0}},
-            {"label": "MAE", "method": "mae"},
-        ],
-        "batch_size": 128,
-        # 15 epochs × 31 steps: the four runs, their probe curves and the baselines fit
-        # the main job's 10-minute budget on 2 CPU cores with the install.
-        "epochs": 15,
-        "steps_per_epoch": None,
-        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
-                      "weight_decay": (0.04, 0.4)},
-        "eval": {"probe_train_examples": None, "probe_test_examples": None,
-                 "curve_every": 3},
-        "distribution": None,
-        "seed": 0,
-    }
-    if smoke:
-        # Wiring, not results: one epoch of 3 steps, 1-deep nets, a smaller probe.
-        config["encoder"]["depth"] = 1
-        config["predictor"]["depth"] = 1
-        config["epochs"] = 1
-        config["steps_per_epoch"] = 3
-        config["eval"] = {"probe_train_examples": 500, "probe_test_examples": 200,
-                          "curve_every": 1}
+    # 15 epochs × 31 steps: the four runs, their probe curves and the baselines fit the
+    # main job's 10-minute budget on 2 CPU cores with the install.
+    config = _micro_config("mnist_micro", "mnist", image_size=28, patch_size=4,
+                           batch_size=128, epochs=15, smoke=smoke)
+    config["compare"] = [
+        {"label": "I-JEPA", "method": "ijepa"},
+        {"label": "I-JEPA + SIGReg", "method": "ijepa", "ijepa": dict(SIGREG)},
+        {"label": "SIGReg alone (control)", "method": "ijepa",
+         "ijepa": {**SIGREG, "prediction_weight": 0.0}},
+        {"label": "MAE", "method": "mae"},
+    ]
+    config["eval"]["curve_every"] = 1 if smoke else 3
     return config
 
 

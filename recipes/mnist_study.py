@@ -381,6 +381,24 @@ def run_parallel(jobs, workers, args):
             break
 
 
+def plot_curves(out):
+    """`<out>/probe_curves_{linear,knn}.png` from `<out>/curves.jsonl` (one line a variant)."""
+    from keras_jepa.plotting.evaluation_figures import plot_probe_curves
+
+    points = [json.loads(line) for line in open(os.path.join(out, "curves.jsonl"))]
+    for key in ("linear", "knn"):
+        curves, baselines = {}, {}
+        for p in points:
+            label = f"{p['variant']} s{p['seed']}"
+            x, y = curves.setdefault(label, ([0], [p[f"untrained_{key}"]]))
+            x.append(p["epoch"])
+            y.append(p[key])
+        plot_probe_curves(curves, baselines=baselines or None,
+                          ylabel=f"{key} accuracy (test), epoch 0 = untrained",
+                          title="MNIST-5k probe accuracy over training",
+                          path=os.path.join(out, f"probe_curves_{key}.png"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", default=["ref"], choices=sorted(VARIANTS))
@@ -390,6 +408,8 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(HERE, "outputs", "mnist_study"))
     parser.add_argument("--table", action="store_true", help="only render the table")
     parser.add_argument("--no-table", action="store_true")
+    parser.add_argument("--plot", action="store_true",
+                        help="only draw the probe curves of <out>/curves.jsonl")
     parser.add_argument("--workers", type=int, default=0,
                         help="run every (variant, seed) in this many subprocesses")
     parser.add_argument("--jobs", nargs="*", default=[],
@@ -399,6 +419,9 @@ def main(argv=None):
     parser.add_argument("--grace", type=float, default=60.0)
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.plot:
+        plot_curves(args.out)
+        return
     if args.workers:
         jobs = [tuple(int(p) if i else p for i, p in enumerate(job.split(":")))
                 for job in args.jobs]

@@ -403,3 +403,29 @@ def test_sample_tensors_checks_the_batch_size():
     assert generator.sample_tensors(2, seed=1)["visible_indices"].shape == (2, 4)
     with pytest.raises(ValueError, match="`batch_size` must be a positive int"):
         generator.sample_tensors(0)
+
+
+def test_reference_init_is_xavier_for_kernels_and_normal_for_the_mask_token():
+    from keras_jepa.models import MAE
+    from keras_jepa.models import MAEDecoder
+    from keras_jepa.models import ViTEncoder
+
+    encoder = ViTEncoder(image_size=16, patch_size=2, hidden_dim=64, depth=2, num_heads=2,
+                         num_channels=1)
+    decoder = MAEDecoder.for_encoder(encoder, hidden_dim=32, depth=1, num_heads=2)
+    model = MAE(encoder, decoder, init="reference", seed=0)
+    for variable in encoder.weights + decoder.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        name = variable.path.rsplit("/", 1)[-1]
+        if name == "kernel":
+            fan_in, fan_out = int(np.prod(value.shape[:-1])), value.shape[-1]
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            assert np.abs(value).max() <= limit + 1e-7, variable.path
+            assert value.std() == pytest.approx(limit / np.sqrt(3.0), rel=0.2), variable.path
+        elif name == "bias":
+            assert not value.any(), variable.path
+    token = keras.ops.convert_to_numpy(decoder.mask_token)
+    assert token.std() == pytest.approx(0.02, rel=0.5)
+    assert MAE.from_config(model.get_config()).init == "reference"
+    with pytest.raises(ValueError, match="`init`"):
+        MAE(encoder, decoder, init="xavier")

@@ -9,6 +9,8 @@ from keras import ops
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models import feature_regularizers
 from keras_jepa.models.feature_extraction import pooled_features
+from keras_jepa.models.initialization import check_init
+from keras_jepa.models.initialization import reference_initialization
 from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import LinearSchedule
 from keras_jepa.training import SelfSupervisedModel
@@ -25,7 +27,6 @@ from keras_jepa.training.monitors import position_share
 from keras_jepa.training.monitors import relative_distance
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
-INITS = ("default", "reference")
 LOSSES = ("smooth_l1", "l2")
 TARGET_MODES = ("ema", "no_stop_gradient", "context_stop_gradient")
 
@@ -178,8 +179,7 @@ class IJEPA(SelfSupervisedModel):
                             ("prediction_weight", prediction_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"`{name}` must be a number ≥ 0, got {value!r}.")
-        if init not in INITS:
-            raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+        check_init(init)
         if prediction_weight == 0 and regularizer is None:
             raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")
         num_patches = getattr(encoder, "num_patches", None)
@@ -215,8 +215,8 @@ class IJEPA(SelfSupervisedModel):
 
         self.init = init
         if init == "reference":
-            reference_initialization(encoder)
-            reference_initialization(predictor)
+            reference_initialization(encoder, "ijepa")
+            reference_initialization(predictor, "ijepa")
         self.target_mode = target_mode
         if target_mode == "ema":
             self.target_encoder = encoder.__class__.from_config(encoder.get_config())
@@ -440,31 +440,6 @@ class IJEPA(SelfSupervisedModel):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["predictor"] = keras.saving.deserialize_keras_object(config["predictor"])
         return cls(**config)
-
-
-def reference_initialization(network, std=0.02, seed=None):
-    """Re-draws `network`'s weights as the reference's training start (`init_model`).
-
-    Every weight with two or more dimensions (Dense and patch kernels, the mask token)
-    becomes N(0, std²); every other weight named `bias` or `beta` 0 and `gamma` 1.
-    `seed` None draws from Keras's global seed (`keras.utils.set_random_seed`).
-
-    Example:
-    keras_jepa.models.ijepa.reference_initialization(encoder)
-    """
-    generator = keras.random.SeedGenerator(seed)
-    for variable in network.weights:
-        name = variable.path.rsplit("/", 1)[-1]
-        if len(variable.shape) >= 2:
-            value = keras.random.normal(variable.shape, stddev=std, dtype=variable.dtype,
-                                        seed=generator)
-        elif name == "gamma":
-            value = ops.ones(variable.shape, variable.dtype)
-        elif name in ("bias", "beta"):
-            value = ops.zeros(variable.shape, variable.dtype)
-        else:
-            continue
-        variable.assign(value)
 
 
 def _steps_per_epoch(arguments):

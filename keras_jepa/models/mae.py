@@ -15,6 +15,8 @@ from keras import ops
 from keras_jepa.layers import gather_tokens
 from keras_jepa.masking import RandomMaskGenerator
 from keras_jepa.models.feature_extraction import pooled_features
+from keras_jepa.models.initialization import check_init
+from keras_jepa.models.initialization import reference_initialization
 from keras_jepa.models.mae_decoder import MAEDecoder
 from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
@@ -110,6 +112,12 @@ class MAE(SelfSupervisedModel):
             centring and L2 normalisation) and `feature_spread` (between-image std over
             RMS size) of the batch's mean-pooled visible-token features, computed under stop-gradient at the cost of one SVD of a
             `[B, D]` matrix; see `keras_jepa.evaluation.monitors`.
+        init: "default" keeps the encoder's and decoder's own initialisation (the
+            I-JEPA reference's: truncated normal 0.02, depth-scaled output kernels, so
+            both methods start from the same encoder in the JEPA-vs-MAE comparisons);
+            "reference" re-draws them as the MAE reference's training starts:
+            Xavier-uniform kernels and patch projection, mask token N(0, 0.02²)
+            (`keras_jepa.models.initialization`).
 
     Example:
     encoder = keras_jepa.models.ViTEncoder.from_preset(
@@ -134,9 +142,11 @@ class MAE(SelfSupervisedModel):
         norm_pix_epsilon=1e-6,
         seed=None,
         monitors=True,
+        init="default",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_init(init)
         for attribute in _ENCODER_ATTRIBUTES:
             if getattr(encoder, attribute, None) is None:
                 raise ValueError(
@@ -172,6 +182,10 @@ class MAE(SelfSupervisedModel):
         self.norm_pix_epsilon = float(norm_pix_epsilon)
         self.seed = None if seed is None else int(seed)
         self.monitors = bool(monitors)
+        self.init = init
+        if init == "reference":
+            reference_initialization(encoder, "mae")
+            reference_initialization(decoder, "mae")
         self.num_patches = int(encoder.num_patches)
         self.grid_size = tuple(encoder.grid_size)
         self.patch_size = int(encoder.patch_size)
@@ -394,6 +408,7 @@ class MAE(SelfSupervisedModel):
                 "norm_pix_epsilon": self.norm_pix_epsilon,
                 "seed": self.seed,
                 "monitors": self.monitors,
+                "init": self.init,
             }
         )
         return config

@@ -14,14 +14,16 @@ RANKME_EPSILON = 1e-7
 RELATIVE_TOLERANCE = 1e-5
 
 
+def _float_tensor(values, name, rank, layout):
+    """`values` as a stop-gradient float32 tensor of `rank`, else a ValueError."""
+    values = ops.cast(ops.stop_gradient(ops.convert_to_tensor(values)), "float32")
+    if len(values.shape) != rank:
+        raise ValueError(f"`{name}` must be {layout}, got shape {tuple(values.shape)}.")
+    return values
+
+
 def _float_matrix(features, name):
-    features = ops.cast(ops.stop_gradient(ops.convert_to_tensor(features)), "float32")
-    if len(features.shape) != 2:
-        raise ValueError(
-            f"`{name}` must be a matrix [num_samples, dim], got shape "
-            f"{tuple(features.shape)}."
-        )
-    return features
+    return _float_tensor(features, name, 2, "a matrix [num_samples, dim]")
 
 
 def _centered(features):
@@ -151,13 +153,7 @@ def relative_distance(pairs, epsilon=1e-12):
 
 
 def _float_tokens(tokens, name):
-    tokens = ops.cast(ops.stop_gradient(ops.convert_to_tensor(tokens)), "float32")
-    if len(tokens.shape) != 3:
-        raise ValueError(
-            f"`{name}` must be token embeddings [batch, num_tokens, dim], got shape "
-            f"{tuple(tokens.shape)}."
-        )
-    return tokens
+    return _float_tensor(tokens, name, 3, "token embeddings [batch, num_tokens, dim]")
 
 
 def position_share(tokens):
