@@ -399,7 +399,9 @@ def load_probe_arrays(config, split):
     if data["source"] == "digits":
         images, labels = kdata.load_digits(split, data["image_size"])
         images = _with_distractor(config, split, images)
-    elif data["source"] == "mnist" and data.get("image_size") == 28:
+    elif (data["source"] == "mnist" and data.get("image_size") == 28
+          and data.get("normalize", True) in (False, None, "mnist")
+          and data.get("crop_fraction", 1.0) == 1.0):
         images, labels = kdata.load_mnist(split)
         mean, std = _normalization(config)
         if mean is not None:
@@ -748,6 +750,12 @@ def comparison_runs(config):
             raise ExperimentError(f"config `compare` entry {entry['label']!r} has unknown "
                                   f"keys {sorted(unknown)}; expected label, method, ijepa.")
         check_method(entry["method"])
+        if not isinstance(entry.get("ijepa", {}), dict):
+            raise ExperimentError(f"config `compare` entry {entry['label']!r}: `ijepa` must "
+                                  f"be a dict, got {entry['ijepa']!r}.")
+        if _slug(entry["label"]) in [_slug(label) for label, _, _ in runs]:
+            raise ExperimentError(f"config `compare` labels must differ (as folder names "
+                                  f"too); {entry['label']!r} repeats one.")
         run = copy.deepcopy(config)
         run["ijepa"] = {**config.get("ijepa", {}), **entry.get("ijepa", {})}
         runs.append((entry["label"], entry["method"], run))
@@ -799,8 +807,9 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
     I-JEPA + SIGReg, SIGReg alone (the control) and MAE. Baselines: a probe on raw
     pixels and on the untrained encoder. Every `eval.curve_every` epochs each run is
     probed (kNN and linear) for the probe-accuracy-over-training figure. Writes
-    `results.json`, `results.csv`, `comparison.md`, `config.json`, `loss_curves.png`,
-    `probe_curves.png`, `masks.png`, `reconstructions.png` and one run folder per row.
+    `results.json`, `results.csv`, `comparison.md`, `config.json`, `loss_curves.png`
+    (each run's own objective), `probe_curves_linear.png`, `probe_curves_knn.png`,
+    `masks.png`, `reconstructions.png` and one run folder per row.
 
     Args:
         out: output folder.
@@ -845,17 +854,20 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
         {"name": "untrained encoder", **evaluate(untrained, config, probe_data)},
     ]
     every = config.get("eval", {}).get("curve_every") or max(1, config["epochs"] // 5)
+    every = min(every, config["epochs"])  # at least the last epoch is probed
     histories, curves, folders = {}, {}, {}
     for label, method, run_config in runs:
         folder = os.path.join(out, _slug(label))
         # The collapse monitor warns in the run's output and its verdict lands in the row.
-        monitor = CollapseMonitor()
+        monitored = run_config.get(method, {}).get("monitors", True)
+        monitor = CollapseMonitor() if monitored else None
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             _, results = train(run_config, method, folder, verbose=verbose,
                                probe_data=probe_data,
-                               callbacks=[*_probe_callbacks(probe_data, every), monitor])
-        results["collapse"] = monitor.messages[0] if monitor.messages else None
+                               callbacks=[*_probe_callbacks(probe_data, every),
+                                          *([monitor] if monitor else [])])
+        results["collapse"] = monitor.messages[0] if monitor and monitor.messages else None
         history = results["history"]
         histories[label] = history["loss"]
         folders[label] = (method, folder)

@@ -194,3 +194,33 @@ def test_reference_init_redraws_every_kernel_without_depth_scaling():
     assert IJEPA.from_config(reference.get_config()).init == "reference"
     with pytest.raises(ValueError, match="`init`"):
         tiny_ijepa(init="xavier")
+
+
+def test_the_schedule_check_accepts_resumes_unknown_lengths_and_constant_momentum(
+        rng, tmp_path):
+    import tensorflow as tf
+
+    from keras_jepa.training import ijepa_optimizer
+
+    batches = {k: np.concatenate([v] * 2) for k, v in random_batch(rng).items()}
+    # Keras's documented resume: a second fit with BackupAndRestore after an interruption.
+    model = tiny_ijepa(total_steps=4)
+    model.compile(optimizer=ijepa_optimizer(total_steps=4, warmup_steps=1))
+    model.fit(batches, batch_size=3, epochs=2, verbose=0)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model.fit(batches, batch_size=3, epochs=2, verbose=0, callbacks=[backup])
+    # A dataset of unknown length: nothing to check, nothing raised.
+    dataset = tf.data.Dataset.from_tensor_slices(batches).filter(lambda b: True).batch(3)
+    model = tiny_ijepa(total_steps=100)
+    model.compile(optimizer=ijepa_optimizer(total_steps=100, warmup_steps=1))
+    model.fit(dataset, epochs=1, verbose=0)
+    # A constant momentum has no ramp to outlast.
+    model = tiny_ijepa(momentum=0.99, final_momentum=0.99, total_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    model.fit(batches, batch_size=3, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) == 4
+    # A first fit longer than the learning-rate schedule is refused too.
+    model = tiny_ijepa()
+    model.compile(optimizer=ijepa_optimizer(total_steps=2, warmup_steps=1))
+    with pytest.raises(ValueError, match=r"learning-rate schedule \(`total_steps`=2\)"):
+        model.fit(batches, batch_size=3, epochs=2, verbose=0)

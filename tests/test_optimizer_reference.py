@@ -196,3 +196,11 @@ def test_config_round_trip_keeps_the_conventions():
     optimizer = ScheduledAdamW(epsilon=1e-7, epsilon_mode="keras", schedule_offset=0)
     clone = ScheduledAdamW.from_config(optimizer.get_config())
     assert (clone.epsilon, clone.epsilon_mode, clone.schedule_offset) == (1e-7, "keras", 0)
+
+
+def test_an_optimizer_saved_before_the_torch_convention_resumes_with_its_own():
+    config = ScheduledAdamW(epsilon=1e-7).get_config()
+    del config["epsilon_mode"], config["schedule_offset"]
+    old = ScheduledAdamW.from_config(config)
+    assert (old.epsilon_mode, old.schedule_offset) == ("keras", 0)
+    assert ScheduledAdamW(epsilon=np.float32(1e-8)).epsilon == pytest.approx(1e-8)

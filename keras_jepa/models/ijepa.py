@@ -2,6 +2,7 @@
 
 import contextlib
 import inspect
+import numbers
 
 import keras
 from keras import ops
@@ -177,7 +178,7 @@ class IJEPA(SelfSupervisedModel):
             )
         for name, value in (("regularizer_weight", regularizer_weight),
                             ("prediction_weight", prediction_weight)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
                 raise ValueError(f"`{name}` must be a number ≥ 0, got {value!r}.")
         check_init(init)
         if prediction_weight == 0 and regularizer is None:
@@ -363,25 +364,31 @@ class IJEPA(SelfSupervisedModel):
             # run resumed with `initial_epoch=k` keeps the whole run's ramp.
             self.total_steps = max(1, steps * bound.arguments["epochs"])
             self.train_function = None  # the ramp length is a constant of the step
-        else:
-            self._check_schedules_cover(bound.arguments)
+        self._check_schedules_cover(bound.arguments)
         return super().fit(*args, **kwargs)
 
     def _check_schedules_cover(self, arguments):
         try:
             steps = _steps_per_epoch(arguments)
-        except ValueError:
+        except (ValueError, TypeError):
             return  # unknowable here; the ramp then simply ends at `total_steps`
         optimizer = getattr(self, "optimizer", None)
-        done = int(ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None and \
-            optimizer.built else 0
-        end = done + steps * (arguments["epochs"] - arguments["initial_epoch"])
-        if self.target_mode == "ema" and end > self.total_steps:
+        callbacks = arguments.get("callbacks") or []
+        if any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks):
+            # The restore resets the epoch and the optimizer's step: the run ends at
+            # `epochs` × steps whatever the model has done before this call.
+            end = steps * arguments["epochs"]
+        else:
+            done = int(ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None \
+                and optimizer.built else 0
+            end = done + steps * (arguments["epochs"] - arguments["initial_epoch"])
+        ramps = self.target_mode == "ema" and self.momentum != self.final_momentum
+        if ramps and end > self.total_steps:
             raise ValueError(
                 f"This fit trains to optimizer step {end} but the EMA momentum ramp "
-                f"(`total_steps`={self.total_steps}) ends earlier: the target would stop "
-                "moving (momentum 1.0) for the rest of the run. Set `model.total_steps` "
-                f"(or IJEPA(total_steps=...)) to at least {end}."
+                f"(`total_steps`={self.total_steps}) ends earlier: the target would stay "
+                f"at `final_momentum`={self.final_momentum} for the rest of the run. Set "
+                f"`model.total_steps` (or IJEPA(total_steps=...)) to at least {end}."
             )
         schedule_end = getattr(getattr(optimizer, "_learning_rate", None), "total_steps", None)
         if schedule_end is not None and end > schedule_end:

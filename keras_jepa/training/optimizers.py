@@ -8,6 +8,8 @@ fast `foreach` path), reading its schedules from `optimizer.iterations`, so a re
 optimizer resumes them exactly.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -37,8 +39,9 @@ class ScheduledAdamW(_adamw_base()):
     `v ← β2 v + (1 − β2) g²`, `w ← w − lr/(1 − β1^t) · m / (sqrt(v/(1 − β2^t)) + ε)`,
     with ε added to the bias-corrected root (`epsilon_mode="torch"`, ε = 1e-8). Keras's
     own Adam adds ε to the uncorrected root (`epsilon_mode="keras"`), which acts like a
-    torch ε of `ε / sqrt(1 − β2^t)`: ≥ 30× larger in the first thousand steps, and with
-    I-JEPA's tiny gradients that difference dominates the update.
+    torch ε of `ε / sqrt(1 − β2^t)`: with Keras's default ε = 1e-7 that is ≥ 30× torch's
+    1e-8 for the first ~100 steps and still 12× at step 1,000, and with I-JEPA's tiny
+    gradients (median ~5e-7 at initialisation) that difference dominates the update.
 
     Schedules (learning rate, weight decay) are read at `iterations + schedule_offset`.
     With the default offset 1, training step k (1-based) uses the schedules' value at
@@ -68,11 +71,12 @@ class ScheduledAdamW(_adamw_base()):
         if epsilon_mode not in EPSILON_MODES:
             raise ValueError(
                 f"`epsilon_mode` must be one of {EPSILON_MODES}, got {epsilon_mode!r}.")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or \
+                not epsilon > 0:
             raise ValueError(f"`epsilon` must be a number > 0, got {epsilon!r}.")
         for name in ("beta_1", "beta_2"):
             value = kwargs.get(name, 0.9 if name == "beta_1" else 0.999)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
                     not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be a number in [0, 1), got {value!r}.")
         if schedule_offset not in (0, 1) or isinstance(schedule_offset, bool):
@@ -166,6 +170,15 @@ class ScheduledAdamW(_adamw_base()):
         config["schedule_offset"] = self.schedule_offset
         return config
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if "epsilon_mode" not in config:
+            # Saved by keras_jepa 0.1, which had Keras's conventions: resume with them.
+            config.setdefault("epsilon_mode", "keras")
+            config.setdefault("schedule_offset", 0)
+        return super().from_config(config, custom_objects=custom_objects)
+
 
 def ijepa_optimizer(
     total_steps,
@@ -204,7 +217,7 @@ def ijepa_optimizer(
     Example:
     model.compile(optimizer=keras_jepa.training.ijepa_optimizer(total_steps=10 * 28))
     """
-    if isinstance(ipe_scale, bool) or not isinstance(ipe_scale, (int, float)) or \
+    if isinstance(ipe_scale, bool) or not isinstance(ipe_scale, numbers.Real) or \
             not ipe_scale >= 1.0:
         raise ValueError(f"`ipe_scale` must be a number ≥ 1, got {ipe_scale!r}.")
     if warmup_steps is None:
