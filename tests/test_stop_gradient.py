@@ -228,7 +228,9 @@ def _digits_fit(target_mode, epochs=12):
     predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
     model = IJEPA(encoder, predictor, target_mode=target_mode)
     model.compile(optimizer=keras.optimizers.AdamW(3e-3))
-    monitor = CollapseMonitor()
+    # The complete-collapse rules only: these 8-px digits' targets are ~99.9 % position,
+    # which the position-only rule reports in every mode (tested in test_monitors.py).
+    monitor = CollapseMonitor(position_share_max=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = model.fit(dataset, epochs=epochs, verbose=0, callbacks=[monitor]).history
@@ -241,8 +243,5 @@ def test_collapse_monitor_flags_no_stop_gradient_and_not_ema():
     assert collapsed.collapsed, history["feature_spread"]
     assert any("feature_spread" in str(w.message) for w in caught)
     healthy, history, caught = _digits_fit("ema")
-    # The EMA run keeps its spread: the complete-collapse rule stays silent. (Its targets
-    # are still ~99.9 % position on these 8-px digits, which the position-only rule
-    # reports; that is a different failure, tested in test_monitors.py.)
-    assert not any("feature_spread" in message for message in healthy.messages)
+    assert not healthy.collapsed, healthy.messages
     assert history["feature_spread"][-1] > 0.5 * history["feature_spread"][0]

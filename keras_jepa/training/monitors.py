@@ -62,7 +62,10 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON):
     if center:
         features = centered
     singular = ops.svd(features, compute_uv=False)
-    floor = RELATIVE_TOLERANCE * scale * (features.shape[0] ** 0.5)
+    # The batch size from the tensor, not its static shape: a dataset's last batch
+    # can make it unknown (None) inside a TensorFlow graph.
+    count = ops.cast(ops.shape(features)[0], "float32")
+    floor = RELATIVE_TOLERANCE * scale * ops.sqrt(count)
     singular = ops.where(singular > floor, singular, ops.zeros_like(singular))
     p = singular / (ops.sum(singular) + epsilon) + epsilon
     return ops.exp(-ops.sum(p * ops.log(p)))
