@@ -862,7 +862,9 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
         monitored = run_config.get(method, {}).get("monitors", True)
         monitor = CollapseMonitor() if monitored else None
         with warnings.catch_warnings():
-            warnings.simplefilter("always")
+            # Each run's collapse warning is shown (not once per session); other
+            # categories keep their filters.
+            warnings.simplefilter("always", UserWarning)
             _, results = train(run_config, method, folder, verbose=verbose,
                                probe_data=probe_data,
                                callbacks=[*_probe_callbacks(probe_data, every),

