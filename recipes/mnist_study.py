@@ -242,15 +242,11 @@ def probes(train_x, train_y, test_x, test_y):
 
 def position_share(model, images, config):
     """Share of the normalised target tokens' variance explained by patch position."""
+    from keras_jepa.evaluation.monitors import position_share as share
+    from keras_jepa.models.ijepa import normalize_features
+
     network = model.target_encoder if hasattr(model, "target_encoder") else model.encoder
-    tokens = np.asarray(keras.ops.convert_to_numpy(
-        network(prepare(images, config))), "float64")
-    tokens = (tokens - tokens.mean(-1, keepdims=True)) / np.sqrt(
-        tokens.var(-1, keepdims=True) + 1e-5)
-    total = ((tokens - tokens.mean((0, 1))) ** 2).sum()
-    per_position = tokens.mean(0)
-    between = len(tokens) * ((per_position - tokens.mean((0, 1))) ** 2).sum()
-    return float(between / total)
+    return share(normalize_features(network(prepare(images, config))))
 
 
 class ProbeCurve(keras.callbacks.Callback):

@@ -101,7 +101,9 @@ class IJEPA(SelfSupervisedModel):
             features, centred), `feature_std` (mean per-dimension std of those
             features, centred and L2-normalised), `feature_spread` (between-image std
             of those features over their RMS size), `pred_std` (std of the predictions
-            across the batch) and `encoder_distance` (`‖θ_c − θ_t‖ / ‖θ_t‖` after the
+            across the batch), `position_share` (share of the normalised targets'
+            variance explained by patch position), `blind_loss` (the loss of predicting
+            each position's batch-mean target) and `encoder_distance` (`‖θ_c − θ_t‖ / ‖θ_t‖` after the
             EMA step; only with `target_mode="ema"`, the others have no EMA). They are
             computed under stop-gradient from tensors the step already has, at the
             cost of one SVD of a `[B, D]` matrix; see `keras_jepa.evaluation.monitors`
@@ -321,7 +323,7 @@ class IJEPA(SelfSupervisedModel):
             "position_share": position_share(tokens),
             "blind_loss": content_blind_loss(
                 tokens, batch["target_indices"], weights,
-                lambda p, t: regression_loss(p, t, self.loss_name)),
+                lambda p, t: regression_loss(p, t, self.loss_name), targets=targets),
         }
 
     # === The target ===

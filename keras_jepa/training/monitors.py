@@ -195,7 +195,7 @@ def position_share(tokens):
     return between / ops.maximum(between + within, 1e-30)
 
 
-def content_blind_loss(tokens, target_indices, target_weights, loss):
+def content_blind_loss(tokens, target_indices, target_weights, loss, targets=None):
     """The loss of a predictor that outputs each position's batch-mean target.
 
     The content-blind baseline of I-JEPA: predict, for a target token at position `n`,
@@ -217,6 +217,8 @@ def content_blind_loss(tokens, target_indices, target_weights, loss):
             `[B, M, Kt, D]`, such as `keras_jepa.models.ijepa.regression_loss` with its
             `loss` name bound (`keras_jepa.evaluation.monitors.content_blind_loss`
             takes the name).
+        targets: optional `[B, M, Kt, D]` targets already gathered from `tokens` at
+            `target_indices` (the train step has them), to skip the gather.
 
     Returns:
         A float32 scalar tensor.
@@ -243,10 +245,12 @@ def content_blind_loss(tokens, target_indices, target_weights, loss):
             f"shape {tuple(target_indices.shape)}."
         )
     target_indices = ops.cast(target_indices, "int32")
-    num_tokens, dim = tokens.shape[1], tokens.shape[2]
-    # Row b's positions as rows of the flattened [B·N, D] tokens.
-    offsets = ops.arange(ops.shape(tokens)[0], dtype="int32")[:, None, None] * num_tokens
-    targets = ops.take(ops.reshape(tokens, (-1, dim)), target_indices + offsets, axis=0)
+    if targets is None:
+        num_tokens, dim = tokens.shape[1], tokens.shape[2]
+        # Row b's positions as rows of the flattened [B·N, D] tokens.
+        offsets = ops.arange(ops.shape(tokens)[0], dtype="int32")[:, None, None] * num_tokens
+        targets = ops.take(ops.reshape(tokens, (-1, dim)), target_indices + offsets, axis=0)
+    targets = ops.stop_gradient(ops.cast(targets, "float32"))
     position_mean = ops.mean(tokens, axis=0)  # [N, D]
     blind = ops.take(position_mean, target_indices, axis=0)  # [B, M, Kt, D]
     per_token = ops.mean(ops.cast(loss(blind, targets), "float32"), axis=-1)
