@@ -1,6 +1,8 @@
-"""Models: the ViT encoder, the JEPA predictor, I-JEPA, and the MAE baseline with its decoder."""
+"""Models: the ViT encoder, the JEPA predictor, I-JEPA, the MAE baseline with its decoder,
+and an image classifier for probing and fine-tuning."""
 
 from keras_jepa.models.ijepa import IJEPA
+from keras_jepa.models.image_classifier import ImageClassifier
 from keras_jepa.models.jepa_predictor import JEPAPredictor
 from keras_jepa.models.mae import MAE
 from keras_jepa.models.mae_decoder import MAEDecoder

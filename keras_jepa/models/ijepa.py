@@ -10,6 +10,8 @@ from keras import ops
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models import feature_regularizers
 from keras_jepa.models.feature_extraction import pooled_features
+from keras_jepa.models.image_classifier import ImageClassifier
+from keras_jepa.models.image_classifier import copy_encoder
 from keras_jepa.models.initialization import check_init
 from keras_jepa.models.initialization import reference_initialization
 from keras_jepa.models.vit_encoder import check_token_indices
@@ -442,6 +444,28 @@ class IJEPA(SelfSupervisedModel):
             }
         )
         return config
+    def image_classifier(self, num_classes, encoder="target", **kwargs):
+        """An `ImageClassifier` on a copy of one of this model's encoders.
+
+        The copy has the pretrained weights and is trainable unless
+        `freeze_encoder=True`; fine-tuning it leaves this model unchanged.
+
+        Args:
+            num_classes: number of classes.
+            encoder: "target" (default, the encoder `encode` reads) or "context".
+            **kwargs: `pooling`, `freeze_encoder`, `dropout`, `activation`, `name` of
+                `keras_jepa.models.ImageClassifier`.
+
+        Example:
+        probe = model.image_classifier(num_classes=10, freeze_encoder=True)
+        probe.compile()
+        probe.fit(images, labels, epochs=5)
+        """
+        if encoder not in ("target", "context"):
+            raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
+        network = self.target_encoder if encoder == "target" else self.context_encoder
+        return ImageClassifier(copy_encoder(network), num_classes, **kwargs)
+
 
     @classmethod
     def from_config(cls, config):

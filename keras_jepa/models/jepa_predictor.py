@@ -60,6 +60,7 @@ class JEPAPredictor(keras.Model):
         init_std=0.02,
         **kwargs,
     ):
+        trainable = kwargs.pop("trainable", True)
         super().__init__(**kwargs)
         grid_size = resolve_grid_size(num_patches, grid_size)
         check_positive_ints(
@@ -84,6 +85,9 @@ class JEPAPredictor(keras.Model):
             self.input_dim, self.init_std, self.dtype_policy, "output_projection"
         )
         self.build()
+        # Set after the sublayers exist so that it reaches them: a `trainable=False`
+        # given to the base class (e.g. by `from_config`) would leave them trainable.
+        self.trainable = trainable
 
     @classmethod
     def for_encoder(cls, encoder, hidden_dim=384, depth=12, num_heads=None, **kwargs):

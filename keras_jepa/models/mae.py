@@ -15,6 +15,8 @@ from keras import ops
 from keras_jepa.layers import gather_tokens
 from keras_jepa.masking import RandomMaskGenerator
 from keras_jepa.models.feature_extraction import pooled_features
+from keras_jepa.models.image_classifier import ImageClassifier
+from keras_jepa.models.image_classifier import copy_encoder
 from keras_jepa.models.initialization import check_init
 from keras_jepa.models.initialization import reference_initialization
 from keras_jepa.models.mae_decoder import MAEDecoder
@@ -414,6 +416,16 @@ class MAE(SelfSupervisedModel):
         return config
 
     @classmethod
+    def image_classifier(self, num_classes, **kwargs):
+        """An `ImageClassifier` on a copy of the encoder (see `IJEPA.image_classifier`).
+
+        Example:
+        classifier = model.image_classifier(num_classes=10)   # fine-tunes the copy
+        classifier.compile()
+        classifier.fit(images, labels, epochs=5)
+        """
+        return ImageClassifier(copy_encoder(self.encoder), num_classes, **kwargs)
+
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])

@@ -135,6 +135,7 @@ class MAEDecoder(keras.Model):
         init_std=0.02,
         **kwargs,
     ):
+        trainable = kwargs.pop("trainable", True)
         super().__init__(**kwargs)
         grid_size = resolve_grid_size(num_patches, grid_size)
         check_positive_ints(
@@ -162,6 +163,9 @@ class MAEDecoder(keras.Model):
         self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
         self.head = initialized_dense(self.patch_dim, self.init_std, self.dtype_policy, "head")
         self.build()
+        # Set after the sublayers exist so that it reaches them: a `trainable=False`
+        # given to the base class (e.g. by `from_config`) would leave them trainable.
+        self.trainable = trainable
 
     @classmethod
     def for_encoder(cls, encoder, hidden_dim=None, depth=None, num_heads=None, **kwargs):

@@ -71,6 +71,7 @@ class ViTEncoder(keras.Model):
         init_std=0.02,
         **kwargs,
     ):
+        trainable = kwargs.pop("trainable", True)
         super().__init__(**kwargs)
         height, width = _pair(image_size, "image_size")
         check_positive_ints(
@@ -103,6 +104,9 @@ class ViTEncoder(keras.Model):
         )
         self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
         self.build((None, height, width, self.num_channels))
+        # Set after the sublayers exist so that it reaches them: a `trainable=False`
+        # given to the base class (e.g. by `from_config`) would leave them trainable.
+        self.trainable = trainable
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
@@ -145,9 +149,10 @@ class ViTEncoder(keras.Model):
             x = block(x)
         return self.norm(x)
 
-    def compute_output_shape(self, input_shape, token_indices_shape=None):
+    def compute_output_shape(self, images_shape, token_indices_shape=None):
+        # Keras matches each `<name>_shape` argument to the call argument `<name>`.
         num_tokens = self.num_patches if token_indices_shape is None else token_indices_shape[1]
-        return (input_shape[0], num_tokens, self.hidden_dim)
+        return (images_shape[0], num_tokens, self.hidden_dim)
 
     def get_config(self):
         config = super().get_config()
