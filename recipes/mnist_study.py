@@ -35,6 +35,7 @@ import keras  # noqa: E402
 from keras_jepa import masking  # noqa: E402
 from keras_jepa import models  # noqa: E402
 from keras_jepa import training  # noqa: E402
+from keras_jepa.layers.token_gather import gather_tokens  # noqa: E402
 
 
 def _load_mnist_module():
@@ -54,16 +55,84 @@ BASE = {
     "encoder": {"hidden_dim": 128, "depth": 4, "num_heads": 4, "patch_size": 4},
     "patch_init_std": None,        # None: the encoder's init_std (0.02)
     "position_scale": 1.0,         # multiplies the encoder's fixed sin-cos table
+    "target_position_scale": None,  # the target encoder's; None: as the context's
     "normalize": False,            # (x - mean) / std with MNIST's statistics
     "predictor": {"hidden_dim": 64, "depth": 2},
     "masks": {},
     "ijepa": {"momentum": 0.996},
+    "mae": {},
     "batch_size": 128,
     "crop_scale": (0.3, 1.0),
     "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
                   "weight_decay": (0.04, 0.4)},
     "warmup_fraction": 2 / 15,
 }
+
+
+class StudyViT(models.ViTEncoder):
+    """`ViTEncoder` with the study's two architecture dimensions (study-only).
+
+    Args (besides `ViTEncoder`'s):
+        stem: "linear" (the reference: one projection of each patch) or "conv": a
+            non-overlapping two-stage stem inside each 4 × 4 patch: every 2 × 2
+            sub-patch → Dense(32) → LayerNorm → GELU, the four results → Dense(hidden).
+            It sees no pixel outside its patch, so masked patches stay hidden.
+        learned_positions: a learned `[N, D]` table (truncated normal 0.02) instead of
+            the fixed sin-cos one.
+    """
+
+    def __init__(self, stem="linear", learned_positions=False, **kwargs):
+        self.stem = stem
+        self.learned_positions = bool(learned_positions)
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        # ViTEncoder builds itself at the end of its __init__: the study's layers are
+        # made here, before the layer locks.
+        if self.stem == "conv" and not hasattr(self, "sub_projection"):
+            if self.patch_size != 4:
+                raise ValueError("stem='conv' is written for patch_size=4.")
+            init = keras.initializers.TruncatedNormal(stddev=0.02)
+            self.sub_projection = keras.layers.Dense(32, kernel_initializer=init,
+                                                     name="sub_projection")
+            self.sub_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="sub_norm")
+            self.stem_projection = keras.layers.Dense(
+                self.hidden_dim, kernel_initializer=init, name="stem_projection")
+            self.sub_projection.build((None, 4))
+            self.sub_norm.build((None, 32))
+            self.stem_projection.build((None, 128))
+        if self.learned_positions and not hasattr(self, "learned_table"):
+            self.learned_table = self.add_weight(
+                shape=(1, self.num_patches, self.hidden_dim), name="learned_positions",
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+        super().build(input_shape)
+
+    def tokens(self, images):
+        if self.stem != "conv":
+            return self.patch_embedding(images)
+        rows, cols = self.grid_size
+        # [B, rows, 2, 2, cols, 2, 2] → [B, rows, cols, 2, 2 (sub-patch), 2, 2 (pixels)]
+        x = keras.ops.reshape(images, (-1, rows, 2, 2, cols, 2, 2))
+        x = keras.ops.transpose(x, (0, 1, 4, 2, 5, 3, 6))
+        x = keras.ops.reshape(x, (-1, rows * cols, 4, 4))
+        x = keras.ops.gelu(self.sub_norm(self.sub_projection(x)), approximate=False)
+        return self.stem_projection(keras.ops.reshape(x, (-1, rows * cols, 128)))
+
+    def call(self, images, token_indices=None):
+        x = self.tokens(images)
+        if self.learned_positions:
+            x = x + keras.ops.cast(self.learned_table, x.dtype)
+        else:
+            x = self.position_embedding(x)
+        if token_indices is not None:
+            x = gather_tokens(x, token_indices)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def get_config(self):
+        return {**super().get_config(), "stem": self.stem,
+                "learned_positions": self.learned_positions}
 
 
 def variant(**changes):
@@ -118,6 +187,23 @@ VARIANTS = {
                                          "prediction_weight": 0.0}),
     "pos0.1_ema99": variant(position_scale=0.1, ijepa={"momentum": 0.99}),
     "pos0": variant(position_scale=0.0),
+    # The target encoder without positions (the context encoder and predictor keep
+    # theirs): position, the feature with ρ = 1, is no longer in the targets.
+    "target_pos0": variant(target_position_scale=0.0),
+    "small64_target_pos0": variant(encoder={"hidden_dim": 64}, predictor={"hidden_dim": 32},
+                                   target_position_scale=0.0),
+    "small64_mae": variant(method="mae", encoder={"hidden_dim": 64}),
+    "small64_sigreg_only": variant(encoder={"hidden_dim": 64}, predictor={"hidden_dim": 32},
+                                   ijepa={"regularizer": "sigreg",
+                                          "regularizer_weight": 0.05,
+                                          "prediction_weight": 0.0}),
+    "conv_stem": variant(encoder={"stem": "conv"}),
+    "conv_stem_mae": variant(method="mae", encoder={"stem": "conv"}),
+    "learned_pos": variant(encoder={"learned_positions": True}),
+    "learned_pos_mae": variant(method="mae", encoder={"learned_positions": True}),
+    # Issue 13: the reference's training initialisation against the default.
+    "init_ref": variant(ijepa={"init": "reference"}),
+    "mae_init_ref": variant(method="mae", mae={"init": "reference"}),
     "pos0_mae": variant(method="mae", position_scale=0.0),
     "pos0_sigreg_only": variant(position_scale=0.0,
                                 ijepa={"regularizer": "sigreg", "regularizer_weight": 0.05,
@@ -190,7 +276,7 @@ def prepare(images, config):
 
 def build(config, seed, total_steps):
     keras.utils.set_random_seed(seed)
-    encoder = models.ViTEncoder(image_size=28, num_channels=1, **config["encoder"])
+    encoder = StudyViT(image_size=28, num_channels=1, **config["encoder"])
     if config["patch_init_std"] is not None:
         kernel = encoder.patch_embedding.projection.kernel
         rng = np.random.default_rng(seed + 1000)
@@ -203,12 +289,15 @@ def build(config, seed, total_steps):
                                          * config["position_scale"]).astype("float32")
     if config["method"] == "mae":
         decoder = models.MAEDecoder.for_encoder(encoder, hidden_dim=64, depth=2)
-        model = models.MAE(encoder, decoder, mask_ratio=0.75, seed=seed)
+        model = models.MAE(encoder, decoder, mask_ratio=0.75, seed=seed, **config["mae"])
         generator = None
     else:
         predictor = models.JEPAPredictor.for_encoder(encoder, **config["predictor"])
         model = models.IJEPA(encoder, predictor, total_steps=total_steps, **config["ijepa"])
-        model.target_encoder.position_embedding._table = encoder.position_embedding._table
+        target_scale = config["target_position_scale"]
+        model.target_encoder.position_embedding._table = (
+            encoder.position_embedding._table if target_scale is None else
+            (model.target_encoder.position_embedding._table * target_scale).astype("float32"))
         generator = masking.MultiBlockMaskGenerator(grid_size=grid, seed=seed,
                                                     **config["masks"])
     options = dict(config["optimizer"])

@@ -422,7 +422,8 @@ def test_reference_init_is_xavier_for_kernels_and_normal_for_the_mask_token():
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             assert np.abs(value).max() <= limit + 1e-7, variable.path
             assert value.std() == pytest.approx(limit / np.sqrt(3.0), rel=0.2), variable.path
-        elif name == "bias":
+        elif name == "bias" and "patch_embedding" not in variable.path:
+            # (the patch bias keeps PyTorch's Conv2d default: test_initialization.py)
             assert not value.any(), variable.path
     token = keras.ops.convert_to_numpy(decoder.mask_token)
     assert token.std() == pytest.approx(0.02, rel=0.5)

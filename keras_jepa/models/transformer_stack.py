@@ -6,10 +6,12 @@ import keras
 
 from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import TransformerBlock
+from keras_jepa.models.initialization import ReferenceTruncatedNormal
 
 
 def truncated_normal(stddev):
-    return keras.initializers.TruncatedNormal(stddev=stddev)
+    """The reference's `trunc_normal_(std=stddev)`: bounds ±2 absolute, not ±2 σ."""
+    return ReferenceTruncatedNormal(stddev=stddev)
 
 
 def initialized_dense(units, init_std, dtype, name):
