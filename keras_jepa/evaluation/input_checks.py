@@ -29,6 +29,10 @@ def to_numpy(value):
 def check_features(features, name):
     """Returns `features` as a non-empty float32 `[N, D]` numpy array."""
     features = to_numpy(features)
+    if features.dtype.name in ("bfloat16", "float16"):
+        # Features of an encoder run under mixed precision (ml_dtypes' bfloat16 is not
+        # a numpy number type): probes compute in float32.
+        features = features.astype("float32")
     if features.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D [N, D] array of features, got shape "
                          f"{features.shape}.")

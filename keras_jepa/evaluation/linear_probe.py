@@ -150,13 +150,15 @@ def build_probe(input_dim, num_classes, mean=None, variance=None):
     Example:
     model = keras_jepa.evaluation.build_probe(64, 10)
     """
+    # float32 whatever the global dtype policy: under `mixed_bfloat16` a bf16 probe
+    # would round the features and its logits and report a different accuracy.
     inputs = keras.Input((input_dim,), name="features")
     x = inputs
     if mean is not None:
         x = keras.layers.Normalization(mean=np.asarray(mean, "float32"),
                                        variance=np.asarray(variance, "float32"),
-                                       name="standardize")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax",
+                                       dtype="float32", name="standardize")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
                                  kernel_initializer="zeros", name="classifier")(x)
     return keras.Model(inputs, outputs, name="linear_probe")
 

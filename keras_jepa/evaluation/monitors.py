@@ -99,7 +99,7 @@ def _to_float(value):
     return float(ops.convert_to_numpy(value))
 
 
-def effective_rank(features, center=True):
+def effective_rank(features, center=True, dtype="float32"):
     """RankMe (Garrido et al., 2023) of a feature matrix, as a Python float.
 
     `exp(−Σ_k p_k log p_k)` with `p_k = σ_k / Σ_j σ_j + 1e-7`, σ the singular values of
@@ -111,14 +111,21 @@ def effective_rank(features, center=True):
     Args:
         features: `[N, D]` numpy array or tensor.
         center: whether to subtract the mean over the N samples first.
+        dtype: the compute dtype of the encoder that made the features. For an encoder
+            run under `mixed_bfloat16` pass "bfloat16" (`encoder.compute_dtype`), as the
+            train step does: variation below bfloat16's rounding then does not count
+            as rank (`keras_jepa.training.monitors.relative_tolerance`).
 
     Returns:
         A float in `[≈1, min(N, D)]`.
 
     Example:
-    rank = keras_jepa.evaluation.effective_rank(model.encode(images))
+    rank = keras_jepa.evaluation.effective_rank(
+        model.encode(images), dtype=model.target_encoder.compute_dtype)
     """
-    return _to_float(_step_monitors.effective_rank(features, center=center))
+    tolerance = _step_monitors.relative_tolerance(dtype)
+    return _to_float(_step_monitors.effective_rank(features, center=center,
+                                                   tolerance=tolerance))
 
 
 def feature_std(features):

@@ -136,7 +136,8 @@ def token_probe(model, train_images, train_labels, test_images, test_labels, enc
 def _with_projection(probe, mean, components):
     """`probe` behind a frozen Dense layer that applies the PCA projection."""
     inputs = keras.Input((components.shape[1],), name="tokens")
-    projection = keras.layers.Dense(components.shape[0], trainable=False, name="pca")
+    projection = keras.layers.Dense(components.shape[0], trainable=False, dtype="float32",
+                                    name="pca")
     reduced = projection(inputs)
     projection.set_weights([components.T, -(mean @ components.T)])
     return keras.Model(inputs, probe(reduced), name="token_probe")

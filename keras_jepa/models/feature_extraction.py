@@ -21,7 +21,8 @@ def pooled_features(network, images, pool="mean", batch_size=256):
         batch_size: images per forward pass.
 
     Returns:
-        A numpy array of features.
+        A float32 numpy array of features, whatever the network's compute dtype (under
+        `mixed_bfloat16` the tokens are bfloat16; they are pooled in float32).
 
     Example:
     features = pooled_features(model.encoder, images, pool="mean")
@@ -34,7 +35,8 @@ def pooled_features(network, images, pool="mean", batch_size=256):
     images = np.asarray(ops.convert_to_numpy(images))
     outputs = []
     for start in range(0, len(images), batch_size):
-        tokens = network(images[start : start + batch_size], training=False)
+        tokens = ops.cast(network(images[start : start + batch_size], training=False),
+                          "float32")
         if pool == "mean":
             tokens = ops.mean(tokens, axis=1)
         outputs.append(ops.convert_to_numpy(tokens))

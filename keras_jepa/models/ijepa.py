@@ -28,6 +28,7 @@ from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
 from keras_jepa.training.monitors import position_share
 from keras_jepa.training.monitors import relative_distance
+from keras_jepa.training.monitors import relative_tolerance
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 LOSSES = ("smooth_l1", "l2")
@@ -287,7 +288,9 @@ class IJEPA(SelfSupervisedModel):
         keep_gradient = self.target_mode == "no_stop_gradient"
         with contextlib.nullcontext() if keep_gradient else no_gradient():
             tokens = self.target_encoder(images, training=False)
-            features = ops.mean(tokens, axis=1) if return_features else None
+            # Pooled in float32: under mixed precision the tokens are bfloat16.
+            features = ops.mean(ops.cast(tokens, "float32"), axis=1) if return_features \
+                else None
             tokens = normalize_features(tokens, self.target_norm_epsilon)
             num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
             flat = ops.reshape(target_indices, (-1, num_blocks * num_target))
@@ -318,7 +321,8 @@ class IJEPA(SelfSupervisedModel):
         if not self.monitors:
             return loss, logs
         return loss, {**logs,
-            "rankme": effective_rank(features),
+            "rankme": effective_rank(
+                features, tolerance=relative_tolerance(self.target_encoder.compute_dtype)),
             "feature_std": feature_std(features),
             "feature_spread": feature_spread(features),
             "pred_std": batch_std(predictions),
@@ -415,12 +419,34 @@ class IJEPA(SelfSupervisedModel):
             batch_size: images per forward pass.
 
         Returns:
-            A numpy array of features.
+            A float32 numpy array of features (also under mixed precision).
         """
         if encoder not in ("target", "context"):
             raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
         network = self.target_encoder if encoder == "target" else self.context_encoder
         return pooled_features(network, images, pool=pool, batch_size=batch_size)
+
+    def image_classifier(self, num_classes, encoder="target", **kwargs):
+        """An `ImageClassifier` on a copy of one of this model's encoders.
+
+        The copy has the pretrained weights and is trainable unless
+        `freeze_encoder=True`; fine-tuning it leaves this model unchanged.
+
+        Args:
+            num_classes: number of classes.
+            encoder: "target" (default, the encoder `encode` reads) or "context".
+            **kwargs: `pooling`, `freeze_encoder`, `dropout`, `activation`, `name` of
+                `keras_jepa.models.ImageClassifier`.
+
+        Example:
+        probe = model.image_classifier(num_classes=10, freeze_encoder=True)
+        probe.compile()
+        probe.fit(images, labels, epochs=5)
+        """
+        if encoder not in ("target", "context"):
+            raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
+        network = self.target_encoder if encoder == "target" else self.context_encoder
+        return ImageClassifier(copy_encoder(network), num_classes, **kwargs)
 
     # === Config ===
 
@@ -444,28 +470,6 @@ class IJEPA(SelfSupervisedModel):
             }
         )
         return config
-    def image_classifier(self, num_classes, encoder="target", **kwargs):
-        """An `ImageClassifier` on a copy of one of this model's encoders.
-
-        The copy has the pretrained weights and is trainable unless
-        `freeze_encoder=True`; fine-tuning it leaves this model unchanged.
-
-        Args:
-            num_classes: number of classes.
-            encoder: "target" (default, the encoder `encode` reads) or "context".
-            **kwargs: `pooling`, `freeze_encoder`, `dropout`, `activation`, `name` of
-                `keras_jepa.models.ImageClassifier`.
-
-        Example:
-        probe = model.image_classifier(num_classes=10, freeze_encoder=True)
-        probe.compile()
-        probe.fit(images, labels, epochs=5)
-        """
-        if encoder not in ("target", "context"):
-            raise ValueError(f"`encoder` must be 'target' or 'context', got {encoder!r}.")
-        network = self.target_encoder if encoder == "target" else self.context_encoder
-        return ImageClassifier(copy_encoder(network), num_classes, **kwargs)
-
 
     @classmethod
     def from_config(cls, config):

@@ -27,6 +27,7 @@ from keras_jepa.training import SelfSupervisedModel
 from keras_jepa.training.monitors import effective_rank
 from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
+from keras_jepa.training.monitors import relative_tolerance
 
 MASK_KEYS = ("visible_indices", "masked_indices")
 _ENCODER_ATTRIBUTES = ("num_patches", "grid_size", "patch_size", "num_channels", "hidden_dim")
@@ -270,7 +271,9 @@ class MAE(SelfSupervisedModel):
         tokens = self.encoder(images, token_indices=visible_indices, training=training)
         patches = self.decoder(tokens, visible_indices, masked_indices, training=training)
         if return_features:
-            return patches, ops.stop_gradient(ops.mean(tokens, axis=1))
+            # Pooled in float32: under mixed precision the tokens are bfloat16.
+            features = ops.mean(ops.cast(tokens, "float32"), axis=1)
+            return patches, ops.stop_gradient(features)
         return patches
 
     def _normalize_patches(self, patches):
@@ -304,7 +307,9 @@ class MAE(SelfSupervisedModel):
             images, visible, masked, training=training, return_features=True
         )
         loss = self.reconstruction_loss(images, predicted, masked)
-        return loss, {"rankme": effective_rank(features), "feature_std": feature_std(features),
+        tolerance = relative_tolerance(self.encoder.compute_dtype)
+        return loss, {"rankme": effective_rank(features, tolerance=tolerance),
+                      "feature_std": feature_std(features),
                       "feature_spread": feature_spread(features)}
 
     # === Reconstructions ===
@@ -389,13 +394,23 @@ class MAE(SelfSupervisedModel):
             batch_size: images per forward pass.
 
         Returns:
-            A numpy array of features.
+            A float32 numpy array of features (also under mixed precision).
         """
         if encoder != "encoder":
             raise ValueError(
                 f"MAE has a single encoder: `encoder` must be 'encoder', got {encoder!r}."
             )
         return pooled_features(self.encoder, images, pool=pool, batch_size=batch_size)
+
+    def image_classifier(self, num_classes, **kwargs):
+        """An `ImageClassifier` on a copy of the encoder (see `IJEPA.image_classifier`).
+
+        Example:
+        classifier = model.image_classifier(num_classes=10)   # fine-tunes the copy
+        classifier.compile()
+        classifier.fit(images, labels, epochs=5)
+        """
+        return ImageClassifier(copy_encoder(self.encoder), num_classes, **kwargs)
 
     # === Config ===
 
@@ -416,16 +431,6 @@ class MAE(SelfSupervisedModel):
         return config
 
     @classmethod
-    def image_classifier(self, num_classes, **kwargs):
-        """An `ImageClassifier` on a copy of the encoder (see `IJEPA.image_classifier`).
-
-        Example:
-        classifier = model.image_classifier(num_classes=10)   # fine-tunes the copy
-        classifier.compile()
-        classifier.fit(images, labels, epochs=5)
-        """
-        return ImageClassifier(copy_encoder(self.encoder), num_classes, **kwargs)
-
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
