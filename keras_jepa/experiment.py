@@ -701,7 +701,7 @@ def evaluate_checkpoint(model_path, config=None):
             raise ExperimentError(f"`--config` is needed: no config.json beside {model_path!r}.")
         config = beside
     config = load_config(config)
-    model = keras.models.load_model(model_path)
+    model = training.load_model(model_path)
     return {"model": model_path, **evaluate(model, config)}
 
 

@@ -144,3 +144,38 @@ def test_checkpoint_refuses_non_finite_weights_even_with_a_finite_loss(tmp_path)
     assert not os.path.exists(tmp_path / "model.keras")
     assert checkpoint.skipped[0][0] == 1
     assert variable.path in checkpoint.skipped[0][1]
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.weights.h5"])
+def test_truncated_or_missing_checkpoints_are_named_and_nothing_loads(tmp_path, name):
+    path = tmp_path / name
+    model = micro_ijepa()
+    model.save(path) if name.endswith(".keras") else model.save_weights(path)
+    data = path.read_bytes()
+    truncated = tmp_path / f"truncated.{name}"
+    truncated.write_bytes(data[: len(data) // 2])
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="truncated") as error:
+        training.load_checkpoint(model, str(truncated))
+    assert str(truncated) in str(error.value)
+    for after, expected in zip(snapshot(model), before):
+        np.testing.assert_array_equal(after, expected)
+    missing = str(tmp_path / f"missing.{name}")
+    with pytest.raises(ValueError, match="does not exist") as error:
+        training.load_checkpoint(model, missing)
+    assert missing in str(error.value)
+
+
+def test_load_model_checks_the_file_and_restores_the_model(tmp_path):
+    model = micro_mae()
+    path = tmp_path / "mae.keras"
+    model.save(path)
+    images = np.random.default_rng(0).random((2, *model.encoder.image_shape), "float32")
+    restored = training.load_model(str(path))
+    np.testing.assert_allclose(restored.encode(images), model.encode(images), atol=1e-6)
+    truncated = tmp_path / "cut.keras"
+    truncated.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(ValueError, match="cut.keras"):
+        training.load_model(str(truncated))
+    with pytest.raises(ValueError, match="'.keras'"):
+        training.load_model(str(tmp_path / "mae.weights.h5"))

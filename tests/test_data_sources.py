@@ -146,17 +146,50 @@ def test_corrupt_files_are_an_error_naming_them_or_skipped_with_a_count(tmp_path
     assert [len(b["images"]) for b in batches] == [3]
 
 
-def test_decode_validation_finds_truncated_files(tmp_path):
+def test_header_check_finds_files_cut_short_naming_them(tmp_path):
     _write(tmp_path / "ok.jpg", _pixels(16, 16, 3, 0))
-    whole = tf.io.encode_jpeg(_pixels(16, 16, 3, 1)).numpy()
-    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
-    # The header is fine, so only decoding finds it.
+    _write(tmp_path / "ok.png", _pixels(16, 16, 3, 0))
+    for name, encode in (("cut.jpg", tf.io.encode_jpeg), ("cut.png", tf.io.encode_png)):
+        whole = encode(_pixels(16, 16, 3, 1)).numpy()
+        (tmp_path / name).write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"2 of the 4 .*header check.*cut\.jpg.*cut\.png"):
+        from_image_folder(tmp_path)
+    with pytest.warns(UserWarning, match="Skipping 2 of the 4"):
+        assert from_image_folder(tmp_path, on_corrupt="skip").num_examples == 2
+
+
+def test_decode_validation_finds_files_broken_inside(tmp_path):
+    _write(tmp_path / "ok.png", _pixels(16, 16, 3, 0))
+    whole = bytearray(tf.io.encode_png(_pixels(16, 16, 3, 1)).numpy())
+    whole[40:-20] = bytes(len(whole) - 60)  # intact signature and end chunk
+    (tmp_path / "broken.png").write_bytes(bytes(whole))
+    # Its first and last bytes are fine, so only decoding finds it.
     assert from_image_folder(tmp_path).num_examples == 2
-    with pytest.raises(ValueError, match=r"decode check.*cut\.jpg"):
+    with pytest.raises(ValueError, match=r"decode check.*broken\.png"):
         from_image_folder(tmp_path, validate="decode")
-    (tmp_path / "ok.jpg").unlink()
+    (tmp_path / "ok.png").unlink()
     with pytest.raises(ValueError, match="1 of the 1 image files"):
         from_image_folder(tmp_path, validate="decode", on_corrupt="skip")
+
+
+def test_gif_and_bmp_files_decode_to_one_channel_as_luma(tmp_path):
+    from PIL import Image
+
+    colour = _pixels(8, 8, 3, 5)
+    # GIF is palette-based: 8 colours survive its quantisation exactly.
+    palette = _pixels(8, 1, 3, 6)[:, 0]
+    indices = np.random.default_rng(7).integers(0, 8, (8, 8))
+    Image.fromarray(palette[indices]).save(tmp_path / "a.gif")
+    Image.fromarray(colour).save(tmp_path / "b.bmp")
+    _write(tmp_path / "c.png", colour)
+    source = from_image_folder(tmp_path, num_channels=1, validate="decode")
+    batch = next(make_eval_dataset(source, 8, 3, mean=None, std=None).as_numpy_iterator())
+    images = dict(zip(sorted(["a.gif", "b.bmp", "c.png"]), batch["images"][..., 0] * 255.0))
+    weights = np.array([0.299, 0.587, 0.114], "float32")
+    np.testing.assert_allclose(images["a.gif"], palette[indices].astype("float32") @ weights,
+                               atol=1.0)
+    np.testing.assert_allclose(images["b.bmp"], colour.astype("float32") @ weights, atol=1.0)
+    np.testing.assert_allclose(images["b.bmp"], images["c.png"], atol=1.0)
 
 
 def test_tfds_source_through_mock_data():

@@ -43,11 +43,14 @@ def from_image_folder(path, num_channels=3, validate="header", on_corrupt="error
     Channels: every image is decoded to `num_channels` by `tf.io.decode_image`,
     so folders that mix grey-scale, RGB and RGBA files work: with 3 channels a
     grey-scale image is repeated over RGB and an alpha channel is dropped; with 1,
-    colour images become luma (ITU-R 601 weights).
+    colour images become luma (ITU-R 601 weights; GIF and BMP files, which TensorFlow
+    decodes to colour only, are converted after decoding).
 
-    Corrupt files: `validate="header"` (default) reads each file's first bytes
-    when the source is built and finds files that are not JPEG, PNG, GIF, BMP or
-    WebP (empty files, HTML pages saved as .jpg, ...); `"decode"` decodes every
+    Corrupt files: `validate="header"` (default) reads each file's first and last
+    bytes when the source is built and finds files that are not JPEG, PNG, GIF, BMP
+    or WebP (empty files, HTML pages saved as .jpg, ...) and files cut short (no PNG
+    end chunk, JPEG end marker or GIF trailer; BMP or WebP shorter than their
+    header's size); `"decode"` decodes every
     file once with TensorFlow (slow on big folders; also finds truncated files);
     `"none"` checks nothing. Found files raise a ValueError naming them
     (`on_corrupt="error"`) or are left out with a warning that counts and names
@@ -118,11 +121,7 @@ def from_image_folder(path, num_channels=3, validate="header", on_corrupt="error
         records["label"] = tf.constant(labels, tf.int32)
 
     def decode(record):
-        image = tf.io.decode_image(
-            tf.io.read_file(record["path"]), channels=num_channels,
-            dtype=tf.uint8, expand_animations=False,
-        )
-        image.set_shape((None, None, num_channels))
+        image = decode_image_bytes(tf.io.read_file(record["path"]), num_channels)
         example = {"image": image, "name": record["path"]}
         if "label" in record:
             example["label"] = record["label"]
@@ -196,17 +195,43 @@ def _list_images(root, extensions):
     return files, labels, classes, ignored
 
 
+def decode_image_bytes(data, num_channels):
+    """`uint8 [H, W, num_channels]` from an encoded JPEG, PNG, GIF, BMP or WebP.
+
+    TensorFlow decodes GIF (and some BMP) files to colour only; with one channel those
+    are decoded to RGB and converted to luma (ITU-R 601 weights, as
+    `tf.image.rgb_to_grayscale`), so every supported format works with 1 or 3 channels.
+    """
+    if num_channels == 1:
+        header = tf.strings.substr(data, 0, 3)
+        colour_only = tf.logical_or(tf.equal(header, "GIF"),
+                                    tf.equal(tf.strings.substr(data, 0, 2), "BM"))
+
+        def via_rgb():
+            native = tf.io.decode_image(data, dtype=tf.uint8, expand_animations=False)
+            channels = tf.shape(native)[-1]
+            return tf.cond(channels >= 3,
+                           lambda: tf.image.rgb_to_grayscale(native[..., :3]),
+                           lambda: native[..., :1])
+
+        image = tf.cond(colour_only, via_rgb, lambda: tf.io.decode_image(
+            data, channels=1, dtype=tf.uint8, expand_animations=False))
+    else:
+        image = tf.io.decode_image(data, channels=num_channels, dtype=tf.uint8,
+                                   expand_animations=False)
+    image.set_shape((None, None, num_channels))
+    return image
+
+
 def _unreadable(files, validate, num_channels):
     if validate == "none":
         return []
     if validate == "header":
-        return [f for f in files if not _has_image_signature(f)]
+        return [f for f in files if not _has_image_signature(f) or _is_truncated(f)]
     bad = []
     for f in files:
         try:
-            tf.io.decode_image(
-                tf.io.read_file(f), channels=num_channels, expand_animations=False
-            )
+            decode_image_bytes(tf.io.read_file(f), num_channels)
         except tf.errors.OpError:
             bad.append(f)
     return bad
@@ -218,3 +243,30 @@ def _has_image_signature(path):
     if head.startswith(_SIGNATURES):
         return True
     return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+
+# How far from the end a JPEG's end-of-image marker may sit (some writers pad).
+_JPEG_TAIL = 1024
+
+
+def _is_truncated(path):
+    """Whether the file ends before its format says it should (a cheap read of its
+    first and last bytes): PNG without its IEND chunk, JPEG without an end-of-image
+    marker near the end, GIF without its trailer, BMP or WebP shorter than the size in
+    their header."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        f.seek(max(0, size - _JPEG_TAIL))
+        tail = f.read()
+    if head.startswith(b"\x89PNG"):
+        return b"IEND" not in tail[-12:]
+    if head.startswith(b"\xff\xd8\xff"):
+        return b"\xff\xd9" not in tail
+    if head.startswith(b"GIF"):
+        return not tail.rstrip(b"\x00").endswith(b"\x3b")
+    if head.startswith(b"BM"):
+        return size < int.from_bytes(head[2:6], "little")
+    if head[:4] == b"RIFF":
+        return size < int.from_bytes(head[4:8], "little") + 8
+    return False

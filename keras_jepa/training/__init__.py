@@ -4,8 +4,10 @@ The only part of keras_jepa that imports jax, tensorflow or torch for training.
 """
 
 from keras_jepa.training.checkpoints import SafeModelCheckpoint
+from keras_jepa.training.checkpoints import check_checkpoint_file
 from keras_jepa.training.checkpoints import checkpoint_mismatches
 from keras_jepa.training.checkpoints import load_checkpoint
+from keras_jepa.training.checkpoints import load_model
 from keras_jepa.training.checkpoints import non_finite_weights
 from keras_jepa.training.checkpoints import save_atomically
 from keras_jepa.training.ema import copy_weights

@@ -208,14 +208,79 @@ def _weight_shapes(h5_group):
 def _checkpoint_shapes(path):
     import zipfile
 
+    check_checkpoint_file(path)
     if str(path).endswith(".keras"):
         with zipfile.ZipFile(path) as archive:
-            if _WEIGHTS_FILE_IN_ARCHIVE not in archive.namelist():
-                raise ValueError(f"`path` {path!r} is a .keras archive without weights.")
             with archive.open(_WEIGHTS_FILE_IN_ARCHIVE) as raw, h5py.File(raw, "r") as f:
                 return _weight_shapes(f)
     with h5py.File(path, "r") as f:
         return _weight_shapes(f)
+
+
+def check_checkpoint_file(path, name="path"):
+    """Raises a ValueError naming `path` unless it is a readable checkpoint file.
+
+    Checked: the file exists, a `.keras` file is a complete zip archive holding its
+    weights (a truncated copy is not), and the weights file opens as HDF5. Keras's own
+    errors for these cases name other things ("File not found" for a truncated
+    archive, `BadZipFile` or h5py's message without the path).
+
+    Args:
+        path: a local `.keras` or `.weights.h5` file.
+        name: the argument name used in messages.
+
+    Example:
+    keras_jepa.training.check_checkpoint_file("runs/ijepa/model.keras")
+    """
+    import zipfile
+
+    path = str(path)
+    _suffix(path, name)
+    if not os.path.isfile(path):
+        raise ValueError(f"`{name}` {path!r} does not exist (or is not a file).")
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                if _WEIGHTS_FILE_IN_ARCHIVE not in archive.namelist():
+                    raise ValueError(
+                        f"`{name}` {path!r} is a .keras archive without weights.")
+                broken = archive.testzip()
+                if broken is not None:
+                    raise ValueError(
+                        f"`{name}` {path!r} is a corrupt .keras archive ({broken!r} fails "
+                        "its checksum).")
+                with archive.open(_WEIGHTS_FILE_IN_ARCHIVE) as raw, h5py.File(raw, "r"):
+                    pass
+        else:
+            with h5py.File(path, "r"):
+                pass
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        kind = "a .keras zip archive" if path.endswith(".keras") else "an HDF5 weights file"
+        raise ValueError(
+            f"`{name}` {path!r} cannot be read as {kind} ({os.path.getsize(path)} bytes; "
+            f"truncated or not a checkpoint?): {error}") from error
+
+
+def load_model(path, **kwargs):
+    """`keras.models.load_model` after `check_checkpoint_file`, with keras_jepa's classes.
+
+    Args:
+        path: a local `.keras` file.
+        **kwargs: passed to `keras.models.load_model` (e.g. `compile=False`).
+
+    Returns:
+        The model.
+
+    Example:
+    model = keras_jepa.training.load_model("runs/ijepa/model.keras")
+    """
+    import keras_jepa  # noqa: F401  (registers the serializable classes)
+
+    if not str(path).endswith(".keras"):
+        raise ValueError(f"`path` must be a '.keras' file, got {str(path)!r}.")
+    if not _is_remote(path):
+        check_checkpoint_file(path)
+    return keras.models.load_model(path, **kwargs)
 
 
 def _model_shapes(model):
