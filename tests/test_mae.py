@@ -53,6 +53,18 @@ def loop_patchify(images, p):
     return out
 
 
+def loop_unpatchify(patches, p, image_shape):
+    """The inverse of `loop_patchify`."""
+    h, w, c = image_shape
+    cols = w // p
+    out = np.zeros((len(patches), h, w, c), patches.dtype)
+    for r in range(h // p):
+        for col in range(cols):
+            out[:, r * p:(r + 1) * p, col * p:(col + 1) * p] = \
+                patches[:, r * cols + col].reshape(-1, p, p, c)
+    return out
+
+
 def numpy_mae_loss(model, images, visible, masked):
     """MAE's loss in float64 numpy, from the MAE description (tests/numpy_reference.py parts)."""
     images = np.asarray(images, np.float64)
@@ -264,13 +276,18 @@ def test_reconstructions_paste_visible_patches_and_undo_the_normalisation(rng):
     raw = model.reconstruct(images, masks=masks, paste_visible=False)
     np.testing.assert_allclose(raw[~shown], out[~shown], atol=1e-6)
     assert not np.allclose(raw[shown], images[shown], atol=1e-2)
-    # Perfect normalised predictions map back to the image itself.
+    # Normalised predictions are scaled back with the visible patches' statistics only
+    # (the mean of their pixels, the RMS of their per-patch stds), never the hidden ones.
     patches = loop_patchify(images.astype(np.float64), 2)
     normalised = (patches - patches.mean(-1, keepdims=True)) / np.sqrt(
         patches.var(-1, ddof=1, keepdims=True) + model.norm_pix_epsilon)
     back = model.patches_to_images(images, normalised.astype("float32"), masks["visible_indices"],
                                    paste_visible=False)
-    np.testing.assert_allclose(numpy_of(back), images, atol=1e-4)
+    seen = np.take_along_axis(patches, masks["visible_indices"][..., None].astype(int), axis=1)
+    offset = seen.mean(axis=(1, 2))[:, None, None]
+    scale = np.sqrt(seen.var(-1, ddof=1).mean(1) + model.norm_pix_epsilon)[:, None, None]
+    expected = loop_unpatchify(normalised * scale + offset, 2, images.shape[1:])
+    np.testing.assert_allclose(numpy_of(back), expected, atol=1e-4)
     # predict draws masks itself and keeps visible pixels: some, never all, are the input's.
     predicted = model.predict(images, batch_size=3, verbose=0)
     same = np.isclose(predicted, images, atol=1e-6).reshape(3, -1).mean(1)

@@ -315,18 +315,25 @@ class MAE(SelfSupervisedModel):
     # === Reconstructions ===
 
     def patches_to_images(self, images, predicted_patches, visible_indices, paste_visible=True):
-        """Predicted patches → images `[B, H, W, C]` in pixel space.
+        """Predicted patches → images `[B, H, W, C]` in pixel space, from what the model saw.
 
-        With `norm_pix_loss` the model predicts each patch's normalised pixels, so each
-        prediction is scaled back with the mean and standard deviation of the true patch
-        (information the model never saw for masked patches: the figure shows predicted
-        structure, the patch's brightness and contrast come from the image). With
-        `paste_visible` the visible patches show the input pixels, as MAE's figures do.
+        With `norm_pix_loss` the model predicts each patch's *normalised* pixels (zero
+        mean, unit variance per patch); it never predicts a masked patch's brightness or
+        contrast. Those are taken from the visible patches only: every predicted patch
+        is scaled by the RMS of the visible patches' standard deviations and shifted by
+        the mean of the visible pixels (per image). The true statistics of a masked
+        patch are never used, so a masked patch's pixels cannot change its
+        reconstruction (scaling with them would make even an untrained model look
+        good). With `paste_visible` the visible patches show the input pixels, as MAE's
+        figures do.
         """
         patches = patchify(ops.cast(images, "float32"), self.patch_size)
         predicted = ops.cast(predicted_patches, "float32")
         if self.norm_pix_loss:
-            mean, variance = _patch_statistics(patches)
+            visible_mean, visible_variance = _patch_statistics(
+                gather_tokens(patches, ops.cast(visible_indices, "int32")))
+            mean = ops.mean(visible_mean, axis=1, keepdims=True)
+            variance = ops.mean(visible_variance, axis=1, keepdims=True)
             predicted = predicted * ops.sqrt(variance + self.norm_pix_epsilon) + mean
         if paste_visible:
             one_hot = ops.one_hot(ops.cast(visible_indices, "int32"), self.num_patches)
@@ -346,6 +353,10 @@ class MAE(SelfSupervisedModel):
 
     def reconstruct(self, images, masks=None, seed=0, paste_visible=True, batch_size=256):
         """Reconstructions of `images` as a numpy array `[N, H, W, C]`.
+
+        Masked patches show only what the model predicts from the visible ones; with
+        `norm_pix_loss` their brightness and contrast come from the visible patches
+        (see `patches_to_images`), not from the hidden pixels.
 
         Args:
             images: `[N, H, W, C]` array or tensor.

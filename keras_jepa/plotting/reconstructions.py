@@ -17,6 +17,18 @@ from matplotlib.figure import Figure
 MASK_COLOR = (0.55, 0.65, 0.85)
 
 
+def reconstruction_caption(model):
+    """What the reconstruction row shows, for a figure's title.
+
+    With `norm_pix_loss` an MAE predicts normalised patches; its reconstructions take
+    each masked patch's brightness and contrast from the visible patches, which the
+    caption says, so that a reader does not take them for the hidden patch's own.
+    """
+    if getattr(model, "norm_pix_loss", False):
+        return "masked patches: predicted, scaled to the visible patches' mean and std"
+    return "masked patches: predicted pixels"
+
+
 def visible_pixels(visible_indices, image_shape, patch_size):
     """Boolean `[N, H, W]` map of the pixels that lie in a visible patch.
 
@@ -155,6 +167,7 @@ class ReconstructionFigureCallback(keras.callbacks.Callback):
         reconstructions = model.reconstruct(self.images, masks=self.masks)
         loss = (logs or {}).get("loss")
         title = f"epoch {epoch + 1}" + ("" if loss is None else f", loss {float(loss):.4f}")
+        title += "\n" + reconstruction_caption(model)
         figure = reconstruction_figure(self.images, reconstructions,
                                        self.masks["visible_indices"], model.patch_size,
                                        title=title)

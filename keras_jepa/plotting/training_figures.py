@@ -160,13 +160,15 @@ def save_mask_overlays(images, generator, path, seed=0):
 
 def save_reconstructions(model, images, path, seed=0):
     """Writes an MAE's reconstructions of `images` (original / masked / output) to `path`."""
+    from keras_jepa.plotting.reconstructions import reconstruction_caption
     from keras_jepa.plotting.reconstructions import reconstruction_figure
 
     plt = _pyplot()
     masks = model.mask_generator.sample(len(images), seed)
     fig = reconstruction_figure(images, model.reconstruct(images, masks),
                                 masks["visible_indices"], model.patch_size,
-                                title="MAE: original, visible patches, reconstruction")
+                                title="MAE: original, visible patches, reconstruction\n"
+                                      + reconstruction_caption(model))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
