@@ -473,6 +473,8 @@ def check_equivalence(models_mae, pos_embed):
 
 
 def _init_kind(name):
+    if name == "patch_embed.proj.bias":
+        return "conv default uniform"
     if name.endswith(".bias"):
         return "zeros"
     if "norm" in name:
@@ -507,6 +509,8 @@ def check_initialisation(models_mae):
         if kind == "xavier uniform":
             fan_in, fan_out = math.prod(ref_value.shape[:-1]), ref_value.shape[-1]
             expected = math.sqrt(2.0 / (fan_in + fan_out))
+        elif kind == "conv default uniform":
+            expected = 1.0 / math.sqrt(3.0 * p * p * channels)
         else:
             expected = 0.02 if kind == "normal 0.02" else 0.0
         rows.append({
@@ -525,7 +529,10 @@ def check_initialisation(models_mae):
         r["reference_std"] == 0 and r["official_std"] == 0 and
         r["reference_mean"] == r["official_mean"])]
     ratios = [r["reference_std"] / r["official_std"] for r in random_rows]
+    bias = [r for r in rows if r["kind"] == "conv default uniform"]
     return {
+        "patch_bias_std_ratio_reference_over_official": (
+            bias[0]["reference_std"] / bias[0]["official_std"] if bias else None),
         "config": config,
         "xavier_std_ratio_reference_over_official": {"min": min(ratios), "max": max(ratios)},
         "mask_token_pooled": _pooled_mask_token(reference, models_mae, config),
@@ -623,6 +630,9 @@ def main():
           f"{ratio['min']:.3f}–{ratio['max']:.3f}; mask token std (pooled, "
           f"{pooled['samples']} values) ours {pooled['reference_std']:.4f} official "
           f"{pooled['official_std']:.4f}")
+    print(f"init: patch bias std ratio ours(reference)/official "
+          f"{init['patch_bias_std_ratio_reference_over_official']:.3f} (both PyTorch's Conv2d "
+          "default)")
     for name in init["constants_that_differ"]:
         print(f"init DISCREPANCY: {name} is constant in ours, not in the official model "
               f"(see 'patch_bias': {init['patch_bias']})")
