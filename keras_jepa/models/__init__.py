@@ -1,6 +1,7 @@
 """Models: the ViT encoder, the JEPA predictor, I-JEPA, the MAE baseline with its decoder,
 and an image classifier for probing and fine-tuning."""
 
+from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.ijepa import IJEPA
 from keras_jepa.models.image_classifier import ImageClassifier
 from keras_jepa.models.jepa_predictor import JEPAPredictor

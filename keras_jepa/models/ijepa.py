@@ -9,6 +9,8 @@ from keras import ops
 
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models import feature_regularizers
+from keras_jepa.models.encoder_contract import check_encoder
+from keras_jepa.models.encoder_contract import copy_architecture
 from keras_jepa.models.feature_extraction import pooled_features
 from keras_jepa.models.image_classifier import ImageClassifier
 from keras_jepa.models.image_classifier import copy_encoder
@@ -88,9 +90,13 @@ class IJEPA(SelfSupervisedModel):
     `keras_jepa.masking.MultiBlockMaskGenerator`.
 
     Args:
-        encoder: the context encoder, e.g. a `ViTEncoder`; anything called as
-            `encoder(images, token_indices=None)` that exposes `num_patches` works. The
-            target encoder is a copy of it.
+        encoder: the context encoder, e.g. a `ViTEncoder`, or any Keras layer that
+            keeps the contract of `keras_jepa.models.encoder_contract` (called as
+            `encoder(images, token_indices=None)` → `[B, N or K, hidden_dim]`; attributes
+            `num_patches`, `hidden_dim`, `image_shape`; a complete `get_config()`),
+            checked by `check_encoder` here with one error listing what is missing. The
+            target encoder is `type(encoder).from_config(encoder.get_config())` with
+            the encoder's weights.
         predictor: a `JEPAPredictor` matching the encoder's grid and width.
         loss: "smooth_l1" (default) or "l2".
         momentum: EMA momentum at step 0 (reference 0.996).
@@ -188,15 +194,14 @@ class IJEPA(SelfSupervisedModel):
         check_init(init)
         if prediction_weight == 0 and regularizer is None:
             raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")
-        num_patches = getattr(encoder, "num_patches", None)
-        if num_patches is None:
-            raise ValueError("`encoder` must expose `num_patches` (e.g. a ViTEncoder).")
+        check_encoder(encoder)
+        num_patches = encoder.num_patches
         if getattr(predictor, "num_patches", num_patches) != num_patches:
             raise ValueError(
                 f"`predictor` is built for {predictor.num_patches} patches but the encoder "
                 f"has {num_patches}."
             )
-        width = getattr(encoder, "hidden_dim", None)
+        width = encoder.hidden_dim
         if getattr(predictor, "input_dim", width) != width:
             raise ValueError(
                 f"`predictor.input_dim` ({predictor.input_dim}) must equal the encoder "
@@ -225,9 +230,7 @@ class IJEPA(SelfSupervisedModel):
             reference_initialization(predictor, "ijepa")
         self.target_mode = target_mode
         if target_mode == "ema":
-            self.target_encoder = encoder.__class__.from_config(encoder.get_config())
-            if not self.target_encoder.built:
-                self.target_encoder.build(getattr(encoder, "image_shape", None))
+            self.target_encoder = copy_architecture(encoder)
             self.target_encoder.trainable = False
             copy_weights(self._ema_pairs)
         else:

@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_jepa.models.encoder_contract import check_encoder
+from keras_jepa.models.encoder_contract import copy_architecture
+
 POOLINGS = ("avg", "max")
 
 
@@ -11,9 +14,7 @@ def copy_encoder(encoder):
     Used to hand a pretrained model's encoder to a classifier without sharing it, so
     that fine-tuning the classifier leaves the pretrained model unchanged.
     """
-    copy = encoder.__class__.from_config(encoder.get_config())
-    if not copy.built:
-        copy.build((None, *encoder.image_shape))
+    copy = copy_architecture(encoder)
     copy.set_weights(encoder.get_weights())
     return copy
 
@@ -66,8 +67,7 @@ class ImageClassifier(keras.Model):
         activation=None,
         **kwargs,
     ):
-        if getattr(encoder, "image_shape", None) is None:
-            raise ValueError("`encoder` must expose `image_shape` (e.g. a ViTEncoder).")
+        check_encoder(encoder)
         if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
         if pooling not in POOLINGS:

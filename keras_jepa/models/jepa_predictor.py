@@ -91,13 +91,26 @@ class JEPAPredictor(keras.Model):
 
     @classmethod
     def for_encoder(cls, encoder, hidden_dim=384, depth=12, num_heads=None, **kwargs):
-        """A predictor matched to `encoder`'s grid and width (heads default to its)."""
+        """A predictor matched to `encoder`'s grid and width (heads default to its).
+
+        Works with any encoder of the `keras_jepa.models.encoder_contract`: without a
+        `grid_size` the grid is the square of `num_patches`; without `num_heads` pass it.
+        """
+        if num_heads is None:
+            num_heads = getattr(encoder, "num_heads", None)
+            if num_heads is None:
+                raise ValueError(
+                    f"{type(encoder).__name__} has no `num_heads`: pass `num_heads` to "
+                    "JEPAPredictor.for_encoder."
+                )
+        grid_size = getattr(encoder, "grid_size", None)
         return cls(
+            num_patches=None if grid_size is not None else encoder.num_patches,
             input_dim=encoder.hidden_dim,
             hidden_dim=hidden_dim,
             depth=depth,
-            num_heads=encoder.num_heads if num_heads is None else num_heads,
-            grid_size=encoder.grid_size,
+            num_heads=num_heads,
+            grid_size=grid_size,
             **kwargs,
         )
 

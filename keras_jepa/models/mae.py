@@ -14,6 +14,8 @@ from keras import ops
 
 from keras_jepa.layers import gather_tokens
 from keras_jepa.masking import RandomMaskGenerator
+from keras_jepa.models.encoder_contract import MAE_ENCODER_ATTRIBUTES
+from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.feature_extraction import pooled_features
 from keras_jepa.models.image_classifier import ImageClassifier
 from keras_jepa.models.image_classifier import copy_encoder
@@ -30,7 +32,6 @@ from keras_jepa.training.monitors import feature_std
 from keras_jepa.training.monitors import relative_tolerance
 
 MASK_KEYS = ("visible_indices", "masked_indices")
-_ENCODER_ATTRIBUTES = ("num_patches", "grid_size", "patch_size", "num_channels", "hidden_dim")
 
 
 def unpack_images_batch(data):
@@ -96,9 +97,9 @@ class MAE(SelfSupervisedModel):
     weights, so a run resumed from a checkpoint draws the masks it would have drawn.
 
     Args:
-        encoder: a `ViTEncoder` (anything called as `encoder(images, token_indices)`
-            that exposes `num_patches`, `grid_size`, `patch_size`, `num_channels` and
-            `hidden_dim` works).
+        encoder: a `ViTEncoder`, or any Keras layer that keeps the contract of
+            `keras_jepa.models.encoder_contract` with MAE's extra attributes
+            `grid_size`, `patch_size` and `num_channels` (checked by `check_encoder`).
         decoder: an `MAEDecoder` matching the encoder's grid, width, patch size and
             channels; default `MAEDecoder.for_encoder(encoder)` (half the width, a third
             of the depth).
@@ -150,12 +151,7 @@ class MAE(SelfSupervisedModel):
     ):
         super().__init__(**kwargs)
         check_init(init)
-        for attribute in _ENCODER_ATTRIBUTES:
-            if getattr(encoder, attribute, None) is None:
-                raise ValueError(
-                    f"`encoder` must expose `{attribute}` (e.g. a ViTEncoder), got "
-                    f"{type(encoder).__name__}."
-                )
+        check_encoder(encoder, MAE_ENCODER_ATTRIBUTES)
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
         ):
