@@ -44,7 +44,7 @@ def unpack_batch(data):
     if not isinstance(data, dict):
         raise ValueError(
             "I-JEPA batches must be dicts with keys 'images', 'context_indices', "
-            f"'target_indices' and 'target_weights'; got {type(data).__name__}."
+            f"'target_indices' and 'target_weights'; got {_describe(data)}."
         )
     missing = [k for k in ("images",) + MASK_KEYS if k not in data]
     if missing:
@@ -53,6 +53,13 @@ def unpack_batch(data):
             "'context_indices', 'target_indices', 'target_weights'."
         )
     return data
+
+
+def _describe(data):
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return f"a tensor of shape {tuple(shape)}"
+    return type(data).__name__
 
 
 def normalize_features(x, epsilon=1e-5):
@@ -254,6 +261,21 @@ class IJEPA(SelfSupervisedModel):
             raise ValueError(
                 f"`target_weights` shape {tuple(weights.shape)} must equal "
                 f"`target_indices` shape {tuple(targets.shape)}."
+            )
+
+    def check_batch(self, batch):
+        """Raises a `ValueError` unless `batch` is an I-JEPA batch dict for this model.
+
+        `fit`, `evaluate` and `predict` call it before the first compiled step.
+        """
+        batch = unpack_batch(batch)
+        self._check_masks(batch)
+        image_shape = getattr(self.context_encoder, "image_shape", None)
+        shape = tuple(batch["images"].shape)
+        if image_shape is not None and (len(shape) != 4 or shape[1:] != tuple(image_shape)):
+            raise ValueError(
+                f"`images` must have shape (batch, {', '.join(map(str, image_shape))}) for "
+                f"this model's encoder, got {shape}."
             )
 
     def call(self, inputs, training=False):

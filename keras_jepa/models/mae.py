@@ -25,6 +25,7 @@ from keras_jepa.models.mae_decoder import MAEDecoder
 from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
+from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import SelfSupervisedModel
 from keras_jepa.training.monitors import effective_rank
 from keras_jepa.training.monitors import feature_spread
@@ -237,6 +238,24 @@ class MAE(SelfSupervisedModel):
         if str(own) in store.keys():
             self.seed_generator.state.assign(store[str(own)])
         super().load_own_variables({str(i): store[str(i)] for i in range(own)})
+
+    def check_batch(self, batch):
+        """Raises a `ValueError` unless `batch` holds images (and masks) this model takes.
+
+        `fit`, `evaluate` and `predict` call it before the first compiled step.
+        """
+        images, masks = unpack_images_batch(batch)
+        height, width = (g * self.patch_size for g in self.grid_size)
+        expected = (height, width, self.num_channels)
+        shape = tuple(getattr(images, "shape", ()))
+        if len(shape) != 4 or shape[1:] != expected:
+            raise ValueError(
+                f"MAE `images` must have shape (batch, {height}, {width}, "
+                f"{self.num_channels}) for this model's encoder, got "
+                f"{shape if shape else type(images).__name__}."
+            )
+        for key, value in (masks or {}).items():
+            check_token_indices(value, self.num_patches, key, rank=2)
 
     def _images_and_masks(self, data):
         images, masks = unpack_images_batch(data)

@@ -9,10 +9,41 @@ Keras Model that implements two methods in keras.ops:
 
 The per-backend train steps (`jax_trainer.py`, `tensorflow_trainer.py`, `torch_trainer.py`)
 call these two and know nothing of any model.
+
+A model may also implement `check_batch(batch)`: `fit`, `evaluate` and `predict` call it
+on the data they are given (arrays as given, a `tf.data.Dataset` as `keras.KerasTensor`
+specs of its elements) before the first compiled step, so that a malformed batch raises
+a clear error in plain Python rather than from inside a traced function.
 """
 
 import keras
 from keras import ops
+
+
+def _batch_spec(x):
+    """What `check_batch` sees for `x`: arrays as given, a dataset's element specs.
+
+    None when the data is neither (a generator, a `PyDataset`, a torch `DataLoader`):
+    such data is not looked at before the step.
+    """
+    if x is None:
+        return None
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        leaves = keras.tree.flatten(spec)
+        if not all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves):
+            return None
+        return keras.tree.map_structure(
+            lambda leaf: keras.KerasTensor(
+                tuple(leaf.shape.as_list()) if leaf.shape.rank is not None else None,
+                dtype=keras.backend.standardize_dtype(leaf.dtype.name),
+            ),
+            spec,
+        )
+    leaves = keras.tree.flatten(x)
+    if leaves and all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves):
+        return x
+    return None
 
 
 class SelfSupervisedModelBase(keras.Model):
@@ -31,7 +62,32 @@ class SelfSupervisedModelBase(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
+    def check_batch(self, batch):
+        """Validates the structure and static shapes of the data given to a step.
+
+        Called by `fit`, `evaluate` and `predict` before the first step with the data
+        (`x`, unbatched arrays or a dataset's element specs); raises a `ValueError` for
+        data the step cannot take. Accepts everything here; models override it.
+        """
+
+    def _check_data(self, x):
+        batch = _batch_spec(x)
+        if batch is not None:
+            self.check_batch(batch)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        if not kwargs.get("_use_cached_eval_dataset"):  # fit's validation: fit checked it
+            self._check_data(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_data(x)
+        return super().predict(x, *args, **kwargs)
+
     def fit(self, x=None, *args, **kwargs):
+        self._check_data(x)
+        if kwargs.get("validation_data") is not None:
+            self._check_data(kwargs["validation_data"])
         # A tf.data pipeline shuffles itself; Keras would warn about its default
         # `shuffle=True` on every call.
         if hasattr(x, "element_spec") and "shuffle" not in kwargs and len(args) < 4:

@@ -3,7 +3,14 @@
 `fit` jits `train_step(state, data)`. The model's own stateful code (the loss, the EMA
 `assign`s) runs unchanged inside `keras.StatelessScope`, whose recorded assignments become
 the new state.
+
+Keras's JAX `fit`/`evaluate`/`predict` detach the variables' values while the compiled
+steps run and reattach them at the end. When a step raises (a batch the step cannot
+take, an error in a callback, a KeyboardInterrupt), the model here gets its values back
+(the last completed step's, else those it had before the call), so it stays usable.
 """
+
+import contextlib
 
 import jax
 import keras
@@ -20,7 +27,67 @@ def _scope_values(scope, variables, old_values):
     return out
 
 
+def _is_live(value):
+    return value is not None and not (isinstance(value, jax.Array) and value.is_deleted())
+
+
 class JaxSelfSupervisedModel(SelfSupervisedModelBase):
+    def _state_variables(self):
+        variables = list(self.trainable_variables) + list(self.non_trainable_variables)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            variables += list(optimizer.variables)
+        variables += list(self.metrics_variables)
+        unique = {id(v): v for v in variables}
+        return list(unique.values())
+
+    @contextlib.contextmanager
+    def _state_restored_on_error(self):
+        # References, not copies: a step that fails while tracing donates nothing.
+        before = [(v, v._value) for v in self._state_variables()]
+        try:
+            yield
+        except BaseException:
+            self._restore_state(before)
+            raise
+
+    def _restore_state(self, before):
+        # Keras sets `_jax_state` after each completed step: the newest values.
+        if getattr(self, "_jax_state", None) and not self._jax_state_synced:
+            try:
+                self.jax_state_sync()
+            except Exception:  # noqa: BLE001 - the values below are the fallback
+                pass
+        for variable, value in before:
+            if not _is_live(variable._value) and _is_live(value):
+                variable._value = value
+        self._jax_state = None
+        self._jax_state_synced = True
+
+    def fit(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().predict(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with self._state_restored_on_error():
+            return super().predict_on_batch(*args, **kwargs)
+
     def _stateless_ssl_loss(self, trainable_values, non_trainable_values, data, training):
         mapping = list(zip(self.trainable_variables, trainable_values)) + list(
             zip(self.non_trainable_variables, non_trainable_values)
