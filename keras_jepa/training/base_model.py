@@ -16,8 +16,14 @@ specs of its elements) before the first compiled step, so that a malformed batch
 a clear error in plain Python rather than from inside a traced function.
 """
 
+import inspect
+
 import keras
 from keras import ops
+
+from keras_jepa.training.progress import DEFAULT_PROGRESS_METRICS
+from keras_jepa.training.progress import ProgressBar
+from keras_jepa.training.progress import check_progress_metrics
 
 
 def _batch_spec(x):
@@ -52,7 +58,13 @@ class SelfSupervisedModelBase(keras.Model):
     Subclasses implement `compute_ssl_loss` and, when they have a target to update,
     `update_target`. Logs of a step: `loss` (running mean over the epoch), the extra logs
     returned by the two methods (last value), and `lr`.
+
+    The progress bar of `fit` and `evaluate` shows the loss first and only the metrics
+    named by `compile(progress_metrics=...)`; every logged metric still reaches
+    `history` and the other callbacks (`CSVLogger`, `TensorBoard`, ...).
     """
+
+    progress_metrics = DEFAULT_PROGRESS_METRICS
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -61,6 +73,55 @@ class SelfSupervisedModelBase(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker]
+
+    def compile(self, *args, progress_metrics=DEFAULT_PROGRESS_METRICS, **kwargs):
+        """`keras.Model.compile`, plus what the progress bar shows.
+
+        Args:
+            *args, **kwargs: those of `keras.Model.compile` (`optimizer`, ...).
+            progress_metrics: names of the logged metrics the progress bar of `fit`
+                and `evaluate` shows, in that order (default `("loss", "rankme",
+                "feature_std", "probe_acc")`, the last logged by a `ProbeCallback`;
+                names the run does not log are skipped, and each name's `val_`
+                counterpart shows at the end of an epoch). None shows
+                every metric, the loss first. Only the bar is filtered: `history`,
+                `CSVLogger` and `TensorBoard` get every metric. With `verbose=0`, or
+                with a `keras.callbacks.ProgbarLogger` in `callbacks`, the bar is
+                Keras's own choice.
+
+        Example:
+        model.compile(optimizer=ijepa_optimizer(total_steps=500),
+                      progress_metrics=("loss", "rankme", "probe_acc"))
+        """
+        self.progress_metrics = check_progress_metrics(progress_metrics)
+        super().compile(*args, **kwargs)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config and self.progress_metrics != DEFAULT_PROGRESS_METRICS:
+            metrics = self.progress_metrics
+            config["progress_metrics"] = None if metrics is None else list(metrics)
+        return config
+
+    def compile_from_config(self, config):
+        # Keras skips this for models with their own `compile`; the saved config is
+        # the arguments of `compile`.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _with_progress_bar(self, method, x, args, kwargs):
+        """`(args, kwargs)` of a `fit`/`evaluate` call, with a `ProgressBar` added."""
+        bound = inspect.signature(method).bind(self, x, *args, **kwargs)
+        verbose = bound.arguments.get("verbose", "auto")
+        callbacks = bound.arguments.get("callbacks")
+        if verbose == 0 or isinstance(callbacks, keras.callbacks.CallbackList):
+            return (x, *args), kwargs
+        callbacks = keras.tree.flatten(callbacks) if callbacks else []
+        if any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+            return (x, *args), kwargs
+        bound.arguments["callbacks"] = callbacks + [ProgressBar(self.progress_metrics)]
+        return bound.args[1:], bound.kwargs
 
     def check_batch(self, batch):
         """Validates the structure and static shapes of the data given to a step.
@@ -76,9 +137,11 @@ class SelfSupervisedModelBase(keras.Model):
             self.check_batch(batch)
 
     def evaluate(self, x=None, *args, **kwargs):
-        if not kwargs.get("_use_cached_eval_dataset"):  # fit's validation: fit checked it
-            self._check_data(x)
-        return super().evaluate(x, *args, **kwargs)
+        if kwargs.get("_use_cached_eval_dataset"):  # fit's validation: fit checked it
+            return super().evaluate(x, *args, **kwargs)
+        self._check_data(x)
+        args, kwargs = self._with_progress_bar(keras.Model.evaluate, x, args, kwargs)
+        return super().evaluate(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self._check_data(x)
@@ -97,7 +160,8 @@ class SelfSupervisedModelBase(keras.Model):
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.trainable_variables)
-        return super().fit(x, *args, **kwargs)
+        args, kwargs = self._with_progress_bar(keras.Model.fit, x, args, kwargs)
+        return super().fit(*args, **kwargs)
 
     def compute_ssl_loss(self, data, training=True):
         raise NotImplementedError(
