@@ -509,18 +509,25 @@ def _steps_per_epoch(arguments):
     if arguments.get("steps_per_epoch"):
         return int(arguments["steps_per_epoch"])
     x = arguments["x"]
-    if isinstance(x, dict):
-        first = next(iter(x.values()))
-        if hasattr(first, "shape"):
-            batch_size = arguments.get("batch_size") or 32
-            return -(-int(first.shape[0]) // batch_size)
+    first = x[0] if isinstance(x, (tuple, list)) and x else x
+    first = next(iter(first.values()), None) if isinstance(first, dict) else first
+    if hasattr(first, "shape") and not hasattr(x, "cardinality"):
+        # In-memory arrays: `fit` batches them by `batch_size` (Keras's default 32).
+        batch_size = arguments.get("batch_size") or 32
+        return -(-int(first.shape[0]) // batch_size)
     cardinality = getattr(x, "cardinality", None)
     if cardinality is not None:
         count = int(cardinality())
         if count > 0:
             return count
-    if hasattr(x, "__len__"):
-        return len(x)
+        if count == -1:  # tf.data.INFINITE_CARDINALITY
+            raise ValueError(
+                "`x` is an infinite dataset (e.g. `.repeat()`): pass `steps_per_epoch` to "
+                "fit, so that the run's length, and with it the EMA momentum ramp, is known."
+            )
+    if hasattr(x, "__len__") and not hasattr(x, "cardinality") and \
+            not isinstance(x, (tuple, list, dict)):
+        return len(x)  # e.g. a keras.utils.PyDataset: its length counts batches
     raise ValueError(
         "Cannot infer the number of steps per epoch for the EMA momentum schedule: pass "
         "`steps_per_epoch` to fit or `total_steps` to IJEPA."
