@@ -1,5 +1,8 @@
 """The pre-norm ViT transformer block (multi-head self-attention + GELU MLP)."""
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
@@ -46,6 +49,14 @@ class TransformerBlock(keras.layers.Layer):
                 f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` "
                 f"({num_heads})."
             )
+        for name, value in (("mlp_ratio", mlp_ratio), ("layer_norm_epsilon", layer_norm_epsilon)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value) or value <= 0:
+                raise ValueError(f"`{name}` must be a number in (0, inf), got {value!r}.")
+        if int(round(hidden_dim * mlp_ratio)) < 1:
+            raise ValueError(
+                f"`mlp_ratio` ({mlp_ratio!r}) times `hidden_dim` ({hidden_dim}) must give an "
+                "MLP of at least 1 unit.")
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
         self.mlp_ratio = float(mlp_ratio)

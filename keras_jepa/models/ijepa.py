@@ -2,6 +2,7 @@
 
 import contextlib
 import inspect
+import math
 import numbers
 
 import keras
@@ -9,6 +10,9 @@ from keras import ops
 
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models import feature_regularizers
+from keras_jepa.models.config_checks import check_bool
+from keras_jepa.models.config_checks import check_number
+from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.encoder_contract import copy_architecture
 from keras_jepa.models.feature_extraction import pooled_features
@@ -185,10 +189,11 @@ class IJEPA(SelfSupervisedModel):
                 f"`target_mode` must be one of {TARGET_MODES}, got {target_mode!r}."
             )
         for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1], got {value!r}.")
-        if total_steps is not None and (int(total_steps) != total_steps or total_steps < 1):
-            raise ValueError(f"`total_steps` must be a positive integer, got {total_steps!r}.")
+            check_number(name, value, low=0, high=1)
+        if total_steps is not None:
+            check_positive_ints(total_steps=total_steps)
+        check_number("target_norm_epsilon", target_norm_epsilon, low=0, low_open=True)
+        check_bool("monitors", monitors)
         if regularizer is not None and regularizer not in feature_regularizers.REGULARIZERS:
             raise ValueError(
                 f"`regularizer` must be None or one of {feature_regularizers.REGULARIZERS}, "
@@ -196,8 +201,9 @@ class IJEPA(SelfSupervisedModel):
             )
         for name, value in (("regularizer_weight", regularizer_weight),
                             ("prediction_weight", prediction_weight)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-                raise ValueError(f"`{name}` must be a number ≥ 0, got {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value) or value < 0:
+                raise ValueError(f"`{name}` must be a finite number ≥ 0, got {value!r}.")
         check_init(init)
         if prediction_weight == 0 and regularizer is None:
             raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")

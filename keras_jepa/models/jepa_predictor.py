@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_jepa.models.vit_encoder import check_token_indices
+from keras_jepa.models.config_checks import check_block_args
 from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.config_checks import resolve_grid_size
 from keras_jepa.models.transformer_stack import initialized_dense
@@ -66,6 +67,7 @@ class JEPAPredictor(keras.Model):
         check_positive_ints(
             input_dim=input_dim, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads
         )
+        check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
         self.grid_size = grid_size
         self.num_patches = grid_size[0] * grid_size[1]
         self.input_dim = int(input_dim)

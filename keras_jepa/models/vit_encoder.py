@@ -1,10 +1,13 @@
 """`ViTEncoder`: the I-JEPA context/target encoder, a ViT that can run on a token subset."""
 
+import numbers
+
 import keras
 from keras import ops
 
 from keras_jepa.layers import PatchEmbedding
 from keras_jepa.layers import gather_tokens
+from keras_jepa.models.config_checks import check_block_args
 from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
@@ -13,11 +16,20 @@ from keras_jepa.training import is_concrete
 
 
 def _pair(value, name):
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return int(value[0]), int(value[1])
-    raise ValueError(f"`{name}` must be an int or a (height, width) pair, got {value!r}.")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ValueError(f"`{name}` must be an int or a (height, width) pair, got {value!r}.")
+    for side in pair:
+        try:
+            check_positive_ints(**{name: side})
+        except ValueError:
+            raise ValueError(
+                f"`{name}` must be a positive int or a (height, width) pair of positive "
+                f"ints, got {value!r}.") from None
+    return int(pair[0]), int(pair[1])
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -78,6 +90,7 @@ class ViTEncoder(keras.Model):
             patch_size=patch_size, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads,
             num_channels=num_channels,
         )
+        check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
         if height % patch_size or width % patch_size:
             raise ValueError(
                 f"`image_size` {image_size} is not divisible by patch_size={patch_size}."
