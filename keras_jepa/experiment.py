@@ -161,7 +161,14 @@ def resolve_config_path(config):
     Example:
     path = keras_jepa.experiment.resolve_config_path("digits_micro")
     """
+    if config.endswith((".keras", ".h5")):
+        raise ExperimentError(
+            f"`--config` must be a config (.py with get_config, a run's config.json, or a "
+            f"name), got the checkpoint {config!r}; checkpoints go to `evaluate --model`.")
     if os.path.isfile(config):
+        if not config.endswith((".py", ".json")):
+            raise ExperimentError(
+                f"`--config` must be a .py or .json file or a config name, got {config!r}.")
         return config
     looks_like_path = os.sep in config or config.endswith((".py", ".json"))
     if looks_like_path:
@@ -632,6 +639,9 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     if epochs is not None:
         config["epochs"] = int(epochs)
         check_config(config)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ExperimentError(f"`--out` {out!r} is an existing file; expected a folder "
+                              "(created if missing).")
     os.makedirs(out, exist_ok=True)
     keras.utils.set_random_seed(config["seed"])
     _set_distribution(config)
@@ -701,7 +711,23 @@ def evaluate_checkpoint(model_path, config=None):
             raise ExperimentError(f"`--config` is needed: no config.json beside {model_path!r}.")
         config = beside
     config = load_config(config)
-    model = training.load_model(model_path)
+    try:
+        model = training.load_model(model_path)
+    except ValueError as error:
+        raise ExperimentError(f"`--model`: {error}") from error
+    if not hasattr(model, "encode"):
+        raise ExperimentError(
+            f"`--model` {model_path!r} holds a {type(model).__name__}, not a keras_jepa "
+            "pretraining model (IJEPA or MAE) with `encode`.")
+    encoder = getattr(model, "target_encoder", None) or getattr(model, "encoder", None)
+    data = config["data"]
+    expected = (data["image_size"], data["image_size"], data["num_channels"])
+    shape = tuple(getattr(encoder, "image_shape", expected))
+    if shape != expected:
+        raise ExperimentError(
+            f"`--model` {model_path!r} takes images of shape {shape}, but `--config` "
+            f"{config.get('name', '?')!r} gives {expected}: pass the config it was "
+            "trained with (its config.json).")
     return {"model": model_path, **evaluate(model, config)}
 
 

@@ -128,3 +128,59 @@ def test_evaluate_reloads_a_checkpoint_with_the_same_probe(quickstart_run, tmp_p
     # The checkpoint written by that process gives this process the same features.
     assert metrics["probe_accuracy"] == pytest.approx(trained["probe_accuracy"], abs=1e-6)
     assert metrics["effective_rank"] == pytest.approx(trained["effective_rank"], rel=1e-3)
+
+
+def test_bad_checkpoints_and_configs_exit_2_naming_the_argument(
+        quickstart_run, tmp_path, capsys, monkeypatch):
+    out, result = quickstart_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    monkeypatch.chdir(REPO)
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip archive")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    checkpoint = str(out / "mae" / "model.keras")
+    cases = [
+        (["evaluate", "--model", str(garbage), "--config", "digits_micro"],
+         ["--model", "garbage.keras"]),
+        (["evaluate", "--model", str(text), "--config", "digits_micro"],
+         ["--model", ".keras"]),
+        # A 28-px MNIST model probed on the 16-px digits config.
+        (["evaluate", "--model", checkpoint, "--config", "digits_micro"],
+         ["--model", "(28, 28, 1)", "(16, 16, 1)"]),
+        (["train", "--method", "mae", "--config", checkpoint, "--out", str(tmp_path / "r")],
+         ["--config", "evaluate --model"]),
+        (["train", "--method", "mae", "--config", "digits_micro", "--smoke",
+          "--out", str(text)], ["--out", "existing file"]),
+    ]
+    for argv, expected in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err  # one line, no traceback
+        for fragment in expected:
+            assert fragment in err, (argv, err)
+
+
+def test_a_failed_run_exits_1(monkeypatch, tmp_path, capsys):
+    from keras_jepa import experiment
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("mae training produced a non-finite loss ([nan])")
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(experiment, "train", diverge)
+    code = cli.main(["train", "--method", "mae", "--config", "digits_micro", "--smoke",
+                     "--out", str(tmp_path / "run")])
+    assert code == 1
+    assert "non-finite loss" in capsys.readouterr().err
+
+
+def test_train_succeeds_as_a_subprocess(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_jepa", "train", "--method", "mae", "--config",
+         "digits_micro", "--smoke", "--no-eval", "--out", str(tmp_path / "run")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert "mae: loss" in result.stdout
