@@ -14,8 +14,8 @@ import time
 
 _CONFIG_HELP = (
     "path to a config file (a .py module with get_config(smoke=False), or a "
-    "run's config.json), or a bare name resolved to recipes/configs/<name>.py relative to "
-    "the current directory (run from the repository root), e.g. mnist_micro, digits_micro, "
+    "run's config.json), or the name of a config shipped in the package "
+    "(keras_jepa/configs/<name>.py, found from any directory): mnist_micro, digits_micro, "
     "cifar10_vit_tiny, imagenet_vit_b16, imagenet_vit_h14"
 )
 _THEORY_GLOB_DIR = "recipes"
@@ -40,7 +40,7 @@ def build_parser():
     quick.add_argument("--out", default="runs/quickstart", help="output folder")
     quick.add_argument("--smoke", action="store_true", help="tiny variant, seconds")
     quick.add_argument("--config", default=None,
-                       help=f"default mnist_micro (built in when recipes/ is absent); {_CONFIG_HELP}")
+                       help=f"default mnist_micro; {_CONFIG_HELP}")
     quick.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
 
     train = commands.add_parser(

@@ -4,8 +4,8 @@ A config is a plain dict (see `digits_micro_config` for every key) that names a 
 source, the image and patch size, the encoder preset and overrides, the I-JEPA predictor,
 the MAE decoder, both methods' masks, the batch size, the epoch budget and the optimizer.
 I-JEPA and MAE built from one config share the encoder and the budget, so they compare
-like with like. Config files are Python modules with `get_config(smoke=False)`; they are
-loaded by path (`load_config`), so this module never imports `recipes/`.
+like with like. Config files are Python modules with `get_config(smoke=False)`, loaded by path
+(`load_config`); the named ones ship in `keras_jepa/configs/`.
 
 `train` pretrains one method and writes a run folder (checkpoint, resolved config,
 CSV/JSON logs, figures); `evaluate` probes a saved checkpoint; `quickstart` trains both
@@ -40,7 +40,9 @@ IJEPA_MASK_GENERATORS = {
     "random": masking.RandomTargetMaskGenerator,
 }
 DATA_SOURCES = ("digits", "mnist", "tfds", "synthetic")
-CONFIG_DIR = os.path.join("recipes", "configs")
+# The named configs ship inside the package (keras_jepa/configs/<name>.py), so a name
+# resolves from any directory and after a plain install.
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 _REQUIRED_KEYS = ("name", "data", "encoder", "predictor", "decoder", "masks", "batch_size",
                   "epochs", "optimizer", "seed")
 
@@ -55,9 +57,7 @@ class ExperimentError(ValueError):
 def digits_micro_config(smoke=False):
     """The quickstart's config: micro ViT on the bundled digits (16 px, patch 2).
 
-    Kept equal to `recipes/configs/digits_micro.py` (a test checks it) so that
-    `keras-jepa quickstart` also runs where the recipes folder is absent, e.g. after
-    `pip install keras-jepa`.
+    The named config `digits_micro` (`keras_jepa/configs/digits_micro.py`) returns it.
 
     Args:
         smoke: one epoch of three steps with 1-deep nets, instead of 20 epochs.
@@ -119,9 +119,8 @@ def mnist_micro_config(smoke=False):
     The quickstart trains every entry of `compare` on one encoder and budget: I-JEPA as
     the reference defines it, I-JEPA with the SIGReg regulariser, SIGReg alone (the
     control: the same regulariser without the prediction loss, so the table shows what
-    the I-JEPA prediction itself adds) and MAE. Kept equal to
-    `recipes/configs/mnist_micro.py` (which names it) so the quickstart runs without
-    the recipes folder.
+    the I-JEPA prediction itself adds) and MAE. The named config
+    `mnist_micro` (`keras_jepa/configs/mnist_micro.py`) returns it.
 
     Args:
         smoke: one epoch of three steps with 1-deep nets and a small probe.
@@ -148,12 +147,12 @@ def mnist_micro_config(smoke=False):
 
 
 def resolve_config_path(config):
-    """The file behind `--config`: an existing path, or a name in `recipes/configs/`.
+    """The file behind `--config`: an existing path, or the name of a shipped config.
 
     Args:
         config: a path to a `.py` (with `get_config`) or `.json` config file, or a
-            bare name such as "digits_micro", looked up as
-            `recipes/configs/<name>.py` relative to the current directory.
+            bare name such as "digits_micro": the module `keras_jepa/configs/<name>.py`
+            inside the installed package (found from any directory).
 
     Returns:
         The path, as given or resolved.
@@ -177,13 +176,13 @@ def resolve_config_path(config):
     if os.path.isfile(candidate):
         return candidate
     available = available_configs()
-    where = (f"one of {available}" if available else
-             f"a config file path (no {CONFIG_DIR}/ under {os.getcwd()!r})")
+    where = (f"one of {available} or a config file path" if available else
+             "a config file path")
     raise ExperimentError(f"`--config`: unknown config {config!r}; expected {where}.")
 
 
 def available_configs():
-    """Names of the configs in `recipes/configs/` under the current directory."""
+    """Names of the configs shipped in `keras_jepa/configs/`."""
     if not os.path.isdir(CONFIG_DIR):
         return []
     return sorted(name[:-3] for name in os.listdir(CONFIG_DIR)
@@ -204,7 +203,7 @@ def load_config(config, smoke=False):
         A checked config dict.
 
     Example:
-    config = keras_jepa.experiment.load_config("recipes/configs/digits_micro.py", smoke=True)
+    config = keras_jepa.experiment.load_config("digits_micro", smoke=True)
     """
     if isinstance(config, dict):
         return check_config(copy.deepcopy(config))
@@ -840,8 +839,7 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
     Args:
         out: output folder.
         smoke: the config's small variant (seconds, for tests).
-        config: name, path or dict; None is `mnist_micro` (from `recipes/configs/`
-            when present, else the built-in copy).
+        config: name, path or dict; None is `mnist_micro`.
         epochs: override of the config's epochs.
         verbose: `fit`'s verbosity.
 
@@ -857,10 +855,8 @@ def quickstart(out="runs/quickstart", smoke=False, config=None, epochs=None, ver
     from keras_jepa.plotting.evaluation_figures import plot_probe_curves
 
     if config is None:
-        has_file = os.path.isfile(os.path.join(CONFIG_DIR, "mnist_micro.py"))
-        config = load_config("mnist_micro", smoke) if has_file else mnist_micro_config(smoke)
-    else:
-        config = load_config(config, smoke)
+        config = "mnist_micro"
+    config = load_config(config, smoke)
     if epochs is not None:
         config["epochs"] = int(epochs)
     os.makedirs(out, exist_ok=True)

@@ -23,7 +23,7 @@ def in_repo(monkeypatch):
 @pytest.mark.parametrize("name", RECIPE_CONFIGS)
 def test_recipe_configs_load_by_name_and_by_path(in_repo, name):
     by_name = experiment.load_config(name)
-    by_path = experiment.load_config(os.path.join(REPO, "recipes", "configs", f"{name}.py"))
+    by_path = experiment.load_config(os.path.join(REPO, "keras_jepa", "configs", f"{name}.py"))
     assert by_name == by_path
     smoke = experiment.load_config(name, smoke=True)
     # The smoke variant is small and runs without downloaded data.

@@ -32,6 +32,5 @@ from keras_jepa.experiment import mnist_micro_config
 
 
 def get_config(smoke=False):
-    # The quickstart must run without recipes/ (after a plain install), so the library
-    # holds this config; the recipe names it.
+    # The quickstart's default (`keras_jepa.experiment` holds it); this module names it.
     return mnist_micro_config(smoke)
