@@ -48,7 +48,9 @@ def build_parser():
         description="Pretrains one method; writes model.keras, config.json, log.csv, "
                     "results.json and figures to --out.", epilog=f"--config: {_CONFIG_HELP}.")
     train.add_argument("--method", required=True, choices=("ijepa", "mae"))
-    train.add_argument("--config", required=True, help=_CONFIG_HELP)
+    train.add_argument("--config", default=None,
+                       help=f"default digits_micro when --data is given; {_CONFIG_HELP}")
+    _add_data_arguments(train)
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--smoke", action="store_true", help="the config's small variant")
     train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
@@ -61,6 +63,7 @@ def build_parser():
     evaluate.add_argument("--model", required=True, help="a model.keras written by train")
     evaluate.add_argument("--config", default=None,
                           help=f"default: config.json beside --model; {_CONFIG_HELP}")
+    _add_data_arguments(evaluate, probe=True)
     evaluate.add_argument("--smoke", action="store_true",
                           help="with a .py --config: its small variant's data")
     evaluate.add_argument("--out", default=None, help="write the metrics as JSON here")
@@ -74,6 +77,20 @@ def build_parser():
     reproduce.add_argument("--recipes", default=_THEORY_GLOB_DIR,
                            help="folder holding theory_*.py (default: recipes)")
     return parser
+
+
+def _add_data_arguments(command, probe=False):
+    what = "probe on" if probe else "train on"
+    command.add_argument(
+        "--data", default=None, metavar="PATH",
+        help=f"your own images to {what}: a folder of image files (class subfolders give "
+             "labels) or a .npz with `images` [N, H, W, C] (uint8, or float in [0, 1]) and "
+             "optionally `labels` [N]; replaces the config's data.source/data.path")
+    command.add_argument("--image-size", type=int, default=None,
+                         help="with --data: side images are resized to (a multiple of the "
+                              "patch size; default the config's)")
+    command.add_argument("--channels", type=int, default=None, choices=(1, 3),
+                         help="with --data and a folder: 1 (grey) or 3 (RGB, default)")
 
 
 def _positive(parser, value, name):
@@ -101,7 +118,11 @@ def _run_train(args):
     from keras_jepa import experiment
 
     _backend()
-    config = experiment.load_config(args.config, smoke=args.smoke)
+    config = experiment.load_config(args.config or "digits_micro", smoke=args.smoke)
+    if args.data is not None:
+        # Without --config the micro default is grey digits: a folder is RGB unless told.
+        channels = args.channels or (3 if args.config is None else None)
+        config = experiment.with_data(config, args.data, args.image_size, channels)
     _, results = experiment.train(config, args.method, args.out, epochs=args.epochs,
                                   evaluate_model=not args.no_eval)
     summary = (f"loss {results['first_loss']:.4f} → {results['last_loss']:.4f} in "
@@ -120,7 +141,9 @@ def _run_evaluate(args):
     config = args.config
     if config is not None:
         config = experiment.load_config(config, smoke=args.smoke)
-    metrics = experiment.evaluate_checkpoint(args.model, config)
+    metrics = experiment.evaluate_checkpoint(args.model, config, data=args.data,
+                                             image_size=args.image_size,
+                                             num_channels=args.channels)
     print(f"{args.model}: probe accuracy {metrics['probe_accuracy']:.3f}, "
           f"RankMe {metrics['effective_rank']:.1f}")
     if args.out:
@@ -181,8 +204,13 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs",):
-        _positive(parser, getattr(args, name, None), f"--{name}")
+    for name in ("epochs", "image_size"):
+        _positive(parser, getattr(args, name, None), f"--{name.replace('_', '-')}")
+    if args.command == "train" and args.config is None and args.data is None:
+        parser.error("train: one of the arguments --config or --data is required")
+    for name in ("image_size", "channels"):
+        if getattr(args, name, None) is not None and getattr(args, "data", None) is None:
+            parser.error(f"argument --{name.replace('_', '-')}: only with --data")
     from keras_jepa.experiment import ExperimentError
 
     try:

@@ -39,7 +39,9 @@ IJEPA_MASK_GENERATORS = {
     "block": masking.BlockMaskGenerator,
     "random": masking.RandomTargetMaskGenerator,
 }
-DATA_SOURCES = ("digits", "mnist", "tfds", "synthetic")
+DATA_SOURCES = ("digits", "mnist", "tfds", "synthetic", "folder", "npz")
+# Sources read from the user's files: `data.path` names an image folder or a .npz.
+FILE_SOURCES = ("folder", "npz")
 # The named configs ship inside the package (keras_jepa/configs/<name>.py), so a name
 # resolves from any directory and after a plain install.
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -233,6 +235,8 @@ def check_config(config):
     if source not in DATA_SOURCES:
         raise ExperimentError(
             f"config `data.source` must be one of {DATA_SOURCES}, got {source!r}.")
+    if source in FILE_SOURCES:
+        _check_data_path(source, config["data"].get("path"), "config `data.path`")
     for key in ("batch_size", "epochs"):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -245,6 +249,104 @@ def check_config(config):
             f"config `data.image_size` ({image_size!r}) must be an int divisible by "
             f"`encoder.patch_size` ({patch_size!r}).")
     return config
+
+
+def _check_data_path(source, path, argument):
+    if not isinstance(path, (str, os.PathLike)):
+        raise ExperimentError(f"{argument} must name the image folder or .npz file of "
+                              f"`data.source` {source!r}, got {path!r}.")
+    path = os.fspath(path)
+    if source == "folder" and not os.path.isdir(path):
+        raise ExperimentError(f"{argument}: no image folder at {path!r}.")
+    if source == "npz" and not (os.path.isfile(path) and path.endswith(".npz")):
+        raise ExperimentError(f"{argument}: no .npz file at {path!r}.")
+
+
+def with_data(config, path, image_size=None, num_channels=None):
+    """`config` on the user's images: `data.source` "folder" (a folder of image files, read
+    by `keras_jepa.data.from_image_folder`; class subfolders give labels) or "npz" (a .npz
+    holding `images` [N, H, W, C], uint8 or float in [0, 1], and optionally `labels` [N]),
+    chosen by `path`. What `--data PATH --image-size N --channels C` do.
+
+    Both splits read the same images (the probe then measures how separable the training
+    images are); set `data.test_path` to probe on held-out images. Without labels the run
+    trains and skips the probe.
+
+    Args:
+        config: a config dict.
+        path: an image folder or a .npz file.
+        image_size: side the images are cropped and resized to (default the config's).
+        num_channels: 1 or 3 for a folder (default the config's); a .npz gives its own.
+
+    Returns:
+        A new checked config dict.
+
+    Example:
+    config = keras_jepa.experiment.with_data(
+        keras_jepa.experiment.digits_micro_config(smoke=True), "my_images/", image_size=32)
+    """
+    config = copy.deepcopy(config)
+    path = os.fspath(path)
+    source = "npz" if path.endswith(".npz") else "folder"
+    _check_data_path(source, path, "`--data`")
+    data = config["data"]
+    data.update(source=source, path=path, normalize=False)
+    for key in ("name", "splits", "data_dir", "distractor", "test_path"):
+        data.pop(key, None)
+    if image_size is not None:
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1 \
+                or image_size % config["encoder"]["patch_size"]:
+            raise ExperimentError(
+                f"`--image-size` must be a positive multiple of the config's patch size "
+                f"({config['encoder']['patch_size']}), got {image_size!r}.")
+        data["image_size"] = image_size
+    if source == "npz":
+        data["num_channels"] = int(_load_npz(path)[0].shape[-1])
+    elif num_channels is not None:
+        if num_channels not in (1, 3):
+            raise ExperimentError(f"`--channels` must be 1 or 3, got {num_channels!r}.")
+        data["num_channels"] = num_channels
+    return check_config(config)
+
+
+def _load_npz(path):
+    """`(images, labels_or_None)` from a .npz with `images` and optionally `labels`."""
+    try:
+        with np.load(path) as arrays:
+            if "images" not in arrays:
+                raise ExperimentError(
+                    f"`data.path` {path!r} must hold an array named `images` [N, H, W, C] "
+                    f"(uint8, or float in [0, 1]); it holds {sorted(arrays.files)}.")
+            images = arrays["images"]
+            labels = arrays["labels"] if "labels" in arrays else None
+    except (OSError, ValueError) as error:
+        if isinstance(error, ExperimentError):
+            raise
+        raise ExperimentError(f"`data.path` {path!r} is not a readable .npz: {error}") from error
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ExperimentError(
+            f"`data.path` {path!r}: `images` must be [N, H, W, C] with C 1 or 3, got "
+            f"shape {images.shape}.")
+    if labels is not None and labels.shape != images.shape[:1]:
+        raise ExperimentError(
+            f"`data.path` {path!r}: `labels` must be [N] = [{images.shape[0]}], got shape "
+            f"{labels.shape}.")
+    return images, labels
+
+
+def data_has_labels(config):
+    """Whether the config's data carries labels (the file sources may not)."""
+    data = config["data"]
+    if data["source"] == "npz":
+        return _load_npz(_split_path(config, "test"))[1] is not None
+    if data["source"] == "folder":
+        return bool(_source(config, "test").has_labels)
+    return True
+
+
+def _split_path(config, split):
+    data = config["data"]
+    return data.get("test_path") or data["path"] if split != "train" else data["path"]
 
 
 def check_method(method):
@@ -317,6 +419,18 @@ def _source(config, split):
         return kdata.from_digits(split, data["image_size"])
     if data["source"] == "mnist":
         return kdata.from_mnist(split)
+    if data["source"] == "folder":
+        try:
+            return kdata.from_image_folder(_split_path(config, split),
+                                           num_channels=data.get("num_channels", 3))
+        except ValueError as error:
+            raise ExperimentError(f"`data.path`: {error}") from error
+    if data["source"] == "npz":
+        images, labels = _load_npz(_split_path(config, split))
+        try:
+            return kdata.from_arrays(images, labels, name=os.path.basename(data["path"]))
+        except ValueError as error:
+            raise ExperimentError(f"`data.path` {data['path']!r}: {error}") from error
     if data["source"] in ("digits", "synthetic"):
         images, labels = (kdata.load_digits(split, data["image_size"])
                           if data["source"] == "digits" else _synthetic_arrays(config, split))
@@ -417,15 +531,17 @@ def load_probe_arrays(config, split):
         dataset = kdata.make_eval_dataset(
             _source(config, split), data["image_size"], 256,
             crop_fraction=data.get("crop_fraction", 1.0), mean=mean, std=std,
-            min_image_size=data.get("min_image_size"))
+            min_image_size=data.get("min_image_size"),
+            include_labels=data_has_labels(config))
         if limit:
             dataset = dataset.unbatch().take(limit).batch(256)
-        chunks = [(np.asarray(b["images"]), np.asarray(b["labels"]))
+        chunks = [(np.asarray(b["images"]), np.asarray(b.get("labels", np.zeros(0))))
                   for b in dataset.as_numpy_iterator()]
         images = np.concatenate([c[0] for c in chunks])
         labels = np.concatenate([c[1] for c in chunks])
     if limit:
         images, labels = images[:limit], labels[:limit]
+    # Unlabelled file sources: labels is empty (`data_has_labels` says so).
     return np.asarray(images, "float32"), np.asarray(labels)
 
 
@@ -673,7 +789,10 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
                "epochs": config["epochs"], "steps": total_steps,
                "train_seconds": round(seconds, 1), "first_loss": history["loss"][0],
                "last_loss": history["loss"][-1], "history": history}
-    if evaluate_model:
+    if evaluate_model and probe_data is None and not data_has_labels(config):
+        print(f"[{method}] the data has no labels: no linear probe (results.json says so)")
+        results["probe"] = "skipped: the data has no labels"
+    elif evaluate_model:
         results.update(evaluate(model, config, probe_data))
     write_json(os.path.join(out, "results.json"), results)
 
@@ -688,12 +807,18 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     return model, results
 
 
-def evaluate_checkpoint(model_path, config=None):
-    """Loads a `.keras` checkpoint and probes it on the config's data.
+def evaluate_checkpoint(model_path, config=None, data=None, image_size=None,
+                        num_channels=None):
+    """Loads a `.keras` checkpoint and probes it on the config's data or on `data`.
 
     Args:
-        model_path: path to a `model.keras` written by `train`.
-        config: name, path or dict; None reads `config.json` beside the checkpoint.
+        model_path: path to a `.keras` IJEPA or MAE (written by `train`, or saved from the
+            Python API).
+        config: name, path or dict; None reads `config.json` beside the checkpoint, or,
+            with `data` and no config.json, takes the image size and channels from the
+            model.
+        data: an image folder or .npz with labels to probe on (see `with_data`).
+        image_size, num_channels: with `data`: as in `with_data` (default the model's).
 
     Returns:
         Dict with `probe_accuracy`, `effective_rank` and `model`.
@@ -704,11 +829,19 @@ def evaluate_checkpoint(model_path, config=None):
     if not os.path.isfile(model_path):
         raise ExperimentError(f"`--model`: no checkpoint at {model_path!r} (expected a "
                               ".keras file written by `keras-jepa train`).")
+    if data is not None:
+        data = os.fspath(data)
+        _check_data_path("npz" if data.endswith(".npz") else "folder", data, "`--data`")
+    from_model = False
     if config is None:
         beside = os.path.join(os.path.dirname(model_path), "config.json")
-        if not os.path.isfile(beside):
-            raise ExperimentError(f"`--config` is needed: no config.json beside {model_path!r}.")
-        config = beside
+        if os.path.isfile(beside):
+            config = beside
+        elif data is None:
+            raise ExperimentError(
+                f"`--config` or `--data` is needed: no config.json beside {model_path!r}.")
+        else:
+            config, from_model = digits_micro_config(), True
     config = load_config(config)
     try:
         model = training.load_model(model_path)
@@ -719,8 +852,23 @@ def evaluate_checkpoint(model_path, config=None):
             f"`--model` {model_path!r} holds a {type(model).__name__}, not a keras_jepa "
             "pretraining model (IJEPA or MAE) with `encode`.")
     encoder = getattr(model, "target_encoder", None) or getattr(model, "encoder", None)
-    data = config["data"]
-    expected = (data["image_size"], data["image_size"], data["num_channels"])
+    if from_model:
+        # A model saved from the Python API: its encoder knows its input.
+        height, _, channels = tuple(encoder.image_shape)
+        config["encoder"]["patch_size"] = int(getattr(encoder, "patch_size", 1) or 1)
+        config["data"]["image_size"] = int(height)
+        config["data"]["num_channels"] = int(channels)
+        config["name"] = os.path.basename(data)
+    if data is not None:
+        config = with_data(config, data, image_size,
+                           num_channels if num_channels is not None else
+                           config["data"].get("num_channels"))
+        if not data_has_labels(config):
+            raise ExperimentError(f"`--data` {data!r} has no labels to probe with (use "
+                                  "class subfolders, or `labels` in the .npz).")
+    data_config = config["data"]
+    expected = (data_config["image_size"], data_config["image_size"],
+                data_config["num_channels"])
     shape = tuple(getattr(encoder, "image_shape", expected))
     if shape != expected:
         raise ExperimentError(
