@@ -55,6 +55,12 @@ def build_parser():
     train.add_argument("--smoke", action="store_true", help="the config's small variant")
     train.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     train.add_argument("--no-eval", action="store_true", help="skip the linear probe")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the killed run in --out from its last finished epoch "
+                            "(its config.json and backup/; --config and --data not needed)")
+    train.add_argument("--dtype-policy", default=None, metavar="POLICY",
+                       help="Keras dtype policy of the model, e.g. mixed_bfloat16 or "
+                            "mixed_float16 (default float32)")
 
     evaluate = commands.add_parser(
         "evaluate", help="linear-probe a saved checkpoint",
@@ -118,13 +124,16 @@ def _run_train(args):
     from keras_jepa import experiment
 
     _backend()
-    config = experiment.load_config(args.config or "digits_micro", smoke=args.smoke)
+    config = None
+    if not args.resume or args.config or args.data:
+        config = experiment.load_config(args.config or "digits_micro", smoke=args.smoke)
     if args.data is not None:
         # Without --config the micro default is grey digits: a folder is RGB unless told.
         channels = args.channels or (3 if args.config is None else None)
         config = experiment.with_data(config, args.data, args.image_size, channels)
     _, results = experiment.train(config, args.method, args.out, epochs=args.epochs,
-                                  evaluate_model=not args.no_eval)
+                                  evaluate_model=not args.no_eval, resume=args.resume,
+                                  dtype_policy=args.dtype_policy)
     summary = (f"loss {results['first_loss']:.4f} → {results['last_loss']:.4f} in "
                f"{results['train_seconds']} s")
     if "probe_accuracy" in results:
@@ -206,8 +215,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for name in ("epochs", "image_size"):
         _positive(parser, getattr(args, name, None), f"--{name.replace('_', '-')}")
-    if args.command == "train" and args.config is None and args.data is None:
-        parser.error("train: one of the arguments --config or --data is required")
+    if args.command == "train" and not (args.config or args.data or args.resume):
+        parser.error("train: one of the arguments --config, --data or --resume is required")
     for name in ("image_size", "channels"):
         if getattr(args, name, None) is not None and getattr(args, "data", None) is None:
             parser.error(f"argument --{name.replace('_', '-')}: only with --data")

@@ -720,7 +720,7 @@ def _check_finite(history, method, checkpoint=None):
 
 
 def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate_model=True,
-          callbacks=None):
+          callbacks=None, resume=False, dtype_policy=None):
     """Pretrains `method` on `config` and writes the run folder `out`.
 
     Files: `model.keras` (written atomically after every epoch with a finite loss and
@@ -739,6 +739,14 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
         evaluate_model: run the linear probe after training.
         callbacks: extra Keras callbacks (e.g. `keras_jepa.evaluation.ProbeCallback`);
             they run before the CSV logger, so the values they log reach `log.csv`.
+        resume: continue the killed run in `out`: `config` None reads its
+            `config.json`; weights, optimizer state and finished epochs come from
+            `out/backup` (`keras.callbacks.BackupAndRestore`, written after every epoch
+            and removed when the run ends). The data pipeline starts afresh, so the
+            continued run draws new (equally distributed) batches; see docs/resume.md.
+        dtype_policy: a Keras dtype policy for the model, e.g. "mixed_bfloat16" (set
+            with `keras.config.set_dtype_policy` while the model is built; restored
+            afterwards). Saved in `config.json` as `dtype_policy`.
 
     Returns:
         `(model, results)`: the trained model and the results dict.
@@ -750,7 +758,17 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     from keras_jepa.plotting import training_figures
 
     check_method(method)
+    backup_dir = os.path.join(out, "backup")
+    if resume:
+        config = _resumed_config(config, method, out, backup_dir)
+    elif os.path.isdir(backup_dir):
+        # A fresh run into a killed run's folder starts over.
+        import shutil
+
+        shutil.rmtree(backup_dir)
     config = check_config(copy.deepcopy(config))
+    if dtype_policy is not None:
+        config["dtype_policy"] = dtype_policy
     if epochs is not None:
         config["epochs"] = int(epochs)
         check_config(config)
@@ -762,8 +780,20 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     _set_distribution(config)
     dataset, steps, generator = make_training_dataset(config, method)
     total_steps = steps * config["epochs"]
-    model = build_model(config, method, total_steps)
-    model.compile(optimizer=build_optimizer(config, total_steps))
+    previous_policy = keras.config.dtype_policy()
+    try:
+        if config.get("dtype_policy"):
+            try:
+                keras.config.set_dtype_policy(config["dtype_policy"])
+            except ValueError as error:
+                raise ExperimentError(
+                    f"`--dtype-policy` must be a Keras dtype policy such as 'float32', "
+                    f"'mixed_float16' or 'mixed_bfloat16', got {config['dtype_policy']!r}."
+                ) from error
+        model = build_model(config, method, total_steps)
+        model.compile(optimizer=build_optimizer(config, total_steps))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     resolved = {**config, "method": method, "backend": keras.backend.backend(),
                 "steps_per_epoch": steps, "total_steps": total_steps}
     write_json(os.path.join(out, "config.json"), resolved)
@@ -773,9 +803,11 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
     # A NaN/inf loss stops the run (TerminateOnNaN); the checkpoint refuses to save it.
     checkpoint = training.SafeModelCheckpoint(os.path.join(out, "model.keras"))
     callbacks = [
+        # First, so an epoch's backup is written even when a later callback stops the run.
+        keras.callbacks.BackupAndRestore(backup_dir),
         *(callbacks or []),
         checkpoint,
-        keras.callbacks.CSVLogger(os.path.join(out, "log.csv")),
+        keras.callbacks.CSVLogger(os.path.join(out, "log.csv"), append=bool(resume)),
         keras.callbacks.TerminateOnNaN(),
     ]
     start = time.perf_counter()
@@ -805,6 +837,27 @@ def train(config, method, out, epochs=None, verbose=1, probe_data=None, evaluate
         training_figures.save_reconstructions(model, examples,
                                               os.path.join(out, "reconstructions.png"))
     return model, results
+
+
+def _resumed_config(config, method, out, backup_dir):
+    """The config of the killed run in `out` (its config.json, or `config` if given)."""
+    saved = os.path.join(out, "config.json")
+    if not os.path.isfile(saved):
+        raise ExperimentError(f"`--resume`: no run to resume in `--out` {out!r} (no "
+                              "config.json).")
+    if not os.path.isdir(backup_dir):
+        raise ExperimentError(
+            f"`--resume`: nothing to resume in `--out` {out!r}: no backup/ (the run "
+            "finished, or stopped before its first epoch ended).")
+    resolved = load_config(saved)
+    if resolved.get("method", method) != method:
+        raise ExperimentError(f"`--method` {method!r} differs from the run's "
+                              f"{resolved['method']!r} in {saved!r}.")
+    if config is not None:
+        return config
+    for key in ("method", "backend", "total_steps"):
+        resolved.pop(key, None)
+    return resolved
 
 
 def evaluate_checkpoint(model_path, config=None, data=None, image_size=None,
