@@ -56,6 +56,7 @@ BASE = {
     "patch_init_std": None,        # None: the encoder's init_std (0.02)
     "position_scale": 1.0,         # multiplies the encoder's fixed sin-cos table
     "target_position_scale": None,  # the target encoder's; None: as the context's
+    "xavier": False,               # I-JEPA from the MAE reference's init (Xavier kernels)
     "normalize": False,            # (x - mean) / std with MNIST's statistics
     "predictor": {"hidden_dim": 64, "depth": 2},
     "masks": {},
@@ -201,6 +202,30 @@ VARIANTS = {
     "conv_stem_mae": variant(method="mae", encoder={"stem": "conv"}),
     "learned_pos": variant(encoder={"learned_positions": True}),
     "learned_pos_mae": variant(method="mae", encoder={"learned_positions": True}),
+    # The prediction term against SIGReg's: at weight 1 its gradient is ~1e-3 of the
+    # regulariser's (the position-dominated targets make the loss tiny), so SIGReg alone
+    # and I-JEPA + SIGReg train alike; weights 100 and 1000 give prediction a say.
+    "small64_sigreg": variant(encoder={"hidden_dim": 64}, predictor={"hidden_dim": 32},
+                              ijepa={"regularizer": "sigreg", "regularizer_weight": 0.05}),
+    "small64_sigreg_pw100": variant(encoder={"hidden_dim": 64}, predictor={"hidden_dim": 32},
+                                    ijepa={"regularizer": "sigreg",
+                                           "regularizer_weight": 0.05,
+                                           "prediction_weight": 100.0}),
+    "small64_sigreg_pw1000": variant(encoder={"hidden_dim": 64},
+                                     predictor={"hidden_dim": 32},
+                                     ijepa={"regularizer": "sigreg",
+                                            "regularizer_weight": 0.05,
+                                            "prediction_weight": 1000.0}),
+    # The MAE reference's initialisation (Xavier-uniform kernels: ~6× the patch
+    # projection's std 0.02 here) for I-JEPA too.
+    "xavier": variant(xavier=True),
+    "small64_xavier": variant(encoder={"hidden_dim": 64}, predictor={"hidden_dim": 32},
+                              xavier=True),
+    "small64_mae_init_ref": variant(method="mae", encoder={"hidden_dim": 64},
+                                    mae={"init": "reference"}),
+    "xavier_sigreg_only": variant(xavier=True,
+                                  ijepa={"regularizer": "sigreg", "regularizer_weight": 0.05,
+                                         "prediction_weight": 0.0}),
     # Issue 13: the reference's training initialisation against the default.
     "init_ref": variant(ijepa={"init": "reference"}),
     "mae_init_ref": variant(method="mae", mae={"init": "reference"}),
@@ -293,6 +318,11 @@ def build(config, seed, total_steps):
         generator = None
     else:
         predictor = models.JEPAPredictor.for_encoder(encoder, **config["predictor"])
+        if config["xavier"]:
+            from keras_jepa.models.initialization import reference_initialization
+
+            reference_initialization(encoder, "mae", seed=seed)
+            reference_initialization(predictor, "mae", seed=seed + 1)
         model = models.IJEPA(encoder, predictor, total_steps=total_steps, **config["ijepa"])
         target_scale = config["target_position_scale"]
         model.target_encoder.position_embedding._table = (
