@@ -26,9 +26,17 @@ def make_data():
     batches = [random_batch(np.random.default_rng(seed), batch_size=GLOBAL_BATCH)
                for seed in range(NUM_STEPS)]
     data = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-    # Real targets only: with padded slots, replicas that normalise their loss by their
-    # own weight count would differ from one device by design (tf.distribute).
-    data["target_weights"] = np.ones_like(data["target_weights"])
+    # Padded target slots, unevenly spread: in each global batch of 4 the first half
+    # (replica 0 under a 2-replica MirroredStrategy) holds 8 of its 12 target slots as
+    # real tokens and the second half 11. The loss is normalised by the global batch's count, so the
+    # mirrored run equals one device; a per-replica count would not (issue 15).
+    weights = np.ones_like(data["target_weights"])
+    for start in range(0, len(weights), GLOBAL_BATCH):
+        weights[start, 0, 1:] = 0.0
+        weights[start, 1, 2:] = 0.0
+        weights[start + 1, 0, 2] = 0.0
+        weights[start + 3, 1, 0] = 0.0
+    data["target_weights"] = weights
     return data
 
 
@@ -114,6 +122,18 @@ def run_tensorflow():
     history = model.fit(dataset, epochs=1, verbose=0)
     result["pipeline:loss"] = np.float64(history.history["loss"][0])
     result["pipeline:steps"] = np.int64(model.optimizer.iterations.numpy())
+
+    # A bad index in the second replica's half of the batch stops the mirrored fit: the
+    # replicas combine their batch checks.
+    bad = make_data()
+    bad["target_indices"][3, 1, 0] = 99
+    dataset = tf.data.Dataset.from_tensor_slices(bad).batch(GLOBAL_BATCH)
+    model.train_function = None
+    try:
+        model.fit(dataset, epochs=1, verbose=0)
+        result["bad_batch:error"] = np.asarray("")
+    except ValueError as error:
+        result["bad_batch:error"] = np.asarray(f"{type(error).__name__}: {error}")
     return result
 
 

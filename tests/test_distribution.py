@@ -175,6 +175,7 @@ def test_jax_data_and_model_parallel_fit_matches_one_device(tmp_path):
 
 @only_tensorflow
 def test_mirrored_strategy_fit_matches_one_device(tmp_path):
+    """With padded target slots spread unevenly over the replicas (issue 15)."""
     result = run_distributed(tmp_path)
     assert int(result["devices"]) == 2
     assert str(result["mirrored_target_type"]) == "MirroredVariable"
@@ -182,6 +183,10 @@ def test_mirrored_strategy_fit_matches_one_device(tmp_path):
     # Then two batches of keras_jepa's pipeline (crops, multi-block masks) train on.
     assert int(result["pipeline:steps"]) == 3 + 2
     assert np.isfinite(result["pipeline:loss"])
+    # A bad index seen by the second replica only still stops the run (issue 15).
+    assert str(result["bad_batch:error"]).startswith(
+        "InvalidBatchError: Training stopped at epoch 1, batch 1: the batch is invalid: "
+        "`target_indices` hold values outside [0, 16)"), str(result["bad_batch:error"])
 
 
 # === Remote run folders (recipes/cloud_tpu.md) ===

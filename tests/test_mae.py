@@ -409,7 +409,9 @@ def test_bad_batches_raise(rng):
         model.compute_ssl_loss({"images": images, **overlapping})
     with pytest.raises(ValueError, match="must together cover the 16 patches"):
         model.compute_ssl_loss({"images": images, **dict(masks, masked_indices=masks["masked_indices"][:, 1:])})
-    with pytest.raises(ValueError, match=r"`masked_indices` must lie in \[0, 16\)"):
+    # Indices out of range are clamped before the gathers (and flagged for fit's
+    # StepGuard); concrete masks then fail the partition check.
+    with pytest.raises(ValueError, match=r"must partition the patches: every index in \[0, 16\)"):
         model.compute_ssl_loss({"images": images, **dict(masks, masked_indices=masks["masked_indices"] + 16)})
     with pytest.raises(ValueError, match=r"`images` must have shape \(batch, 8, 8, 1\)"):
         model.compute_ssl_loss(np.zeros((2, 8, 8, 3), "float32"))

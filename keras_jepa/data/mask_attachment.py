@@ -15,6 +15,8 @@ import tensorflow as tf
 from keras_jepa.data.accelerators import hide_accelerators_from_tensorflow
 
 _IMAGES = "images"
+# The attribute keras_jepa.training.step_checks.attached_mask_generators looks for.
+_MASK_GENERATOR_ATTRIBUTE = "_keras_jepa_mask_generator"
 
 
 def attach_masks(
@@ -51,7 +53,13 @@ def attach_masks(
 
     Returns:
         A `tf.data.Dataset` of dicts with `"images"`, the generator's mask keys and
-        any other keys of the input dicts.
+        any other keys of the input dicts. It remembers `mask_generator`: `fit` of
+        an `IJEPA` or `MAE` given this dataset (or one made from it by `prefetch`,
+        `map`, ...) refuses a generator made for another grid than the model's.
+
+    Raises:
+        ValueError: when the generator's grid does not divide the images' height
+            and width (no patch size fits both).
 
     Example:
 
@@ -74,6 +82,7 @@ def attach_masks(
             f"and `mask_spec`), got {type(mask_generator).__name__}."
         )
     batch_size = _static_batch_size(dataset.element_spec)
+    _check_grid_divides_images(dataset, mask_generator)
     spec = mask_generator.mask_spec(batch_size)
     if isinstance(dataset.element_spec, dict):
         clashes = sorted(set(spec) & set(dataset.element_spec))
@@ -108,11 +117,32 @@ def attach_masks(
             seed=base_seed % (2**31 - 1), rerandomize_each_iteration=True
         )
         indexed = tf.data.Dataset.zip((indexed, salts))
-        return indexed.map(
+        masked = indexed.map(
             lambda pair, salt: add_masks(*pair, salt=salt),
             num_parallel_calls=num_parallel_calls,
         )
-    return indexed.map(add_masks, num_parallel_calls=num_parallel_calls)
+    else:
+        masked = indexed.map(add_masks, num_parallel_calls=num_parallel_calls)
+    # Read by the models' `fit` (through `prefetch` and later maps): a generator made
+    # for another grid than the model's is refused there, where the two meet.
+    setattr(masked, _MASK_GENERATOR_ATTRIBUTE, mask_generator)
+    return masked
+
+
+def _check_grid_divides_images(dataset, mask_generator):
+    """A generator's grid must divide the images: each patch is a whole pixel block."""
+    grid = getattr(mask_generator, "grid_size", None)
+    spec = dataset.element_spec
+    images = spec[_IMAGES] if isinstance(spec, dict) else spec
+    height, width = images.shape[1], images.shape[2]
+    if grid is None or height is None or width is None:
+        return
+    rows, cols = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    if height % rows or width % cols:
+        raise ValueError(
+            f"`mask_generator` has a {rows}×{cols} grid, which does not divide the "
+            f"dataset's {height}×{width} images into whole patches: build it with "
+            "grid_size=(image size) / (the encoder's patch_size).")
 
 
 def _static_batch_size(element_spec):

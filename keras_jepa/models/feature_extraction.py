@@ -8,6 +8,8 @@ masking), the same pooling, the same batching.
 import numpy as np
 from keras import ops
 
+from keras_jepa.training.step_checks import check_finite_images
+
 POOLS = ("mean", "none")
 
 
@@ -33,6 +35,7 @@ def pooled_features(network, images, pool="mean", batch_size=256):
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     batch_size = int(batch_size)
     images = np.asarray(ops.convert_to_numpy(images))
+    check_finite_images(images)
     outputs = []
     for start in range(0, len(images), batch_size):
         tokens = ops.cast(network(images[start : start + batch_size], training=False),

@@ -27,6 +27,8 @@ from keras_jepa.training import copy_weights
 from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
+from keras_jepa.training.base_model import check_not_empty
+from keras_jepa.training.distribution import replica_mean
 from keras_jepa.training.monitors import batch_std
 from keras_jepa.training.monitors import content_blind_loss
 from keras_jepa.training.monitors import effective_rank
@@ -35,6 +37,15 @@ from keras_jepa.training.monitors import feature_std
 from keras_jepa.training.monitors import position_share
 from keras_jepa.training.monitors import relative_distance
 from keras_jepa.training.monitors import relative_tolerance
+from keras_jepa.training.step_checks import BATCH_ERRORS
+from keras_jepa.training.step_checks import any_outside
+from keras_jepa.training.step_checks import batch_error_code
+from keras_jepa.training.step_checks import check_finite_images
+from keras_jepa.training.step_checks import check_weight_values
+from keras_jepa.training.step_checks import clamp_indices
+from keras_jepa.training.step_checks import finite_or_zero
+from keras_jepa.training.step_checks import nan_if
+from keras_jepa.training.step_checks import non_finite
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 LOSSES = ("smooth_l1", "l2")
@@ -98,7 +109,12 @@ class IJEPA(SelfSupervisedModel):
 
     Batches are dicts: `images` `[B, H, W, C]`, `context_indices` `int32 [B, Kc]`,
     `target_indices` `int32 [B, M, Kt]`, `target_weights` `float32 [B, M, Kt]`, as made by
-    `keras_jepa.masking.MultiBlockMaskGenerator`.
+    `keras_jepa.masking.MultiBlockMaskGenerator`. Every batch is checked: indices in
+    `[0, num_patches)`, `target_weights` in `[0, 1]` with a positive weight in each
+    `[batch, block]` row, finite `images` — arrays before the first step
+    (`check_batch`), `tf.data` batches inside the step, where a bad batch makes `fit`
+    raise an `InvalidBatchError` naming the epoch, the batch and the problem (see
+    `keras_jepa.training.step_checks`); a non-finite loss raises a `NonFiniteLossError`.
 
     Args:
         encoder: the context encoder, e.g. a `ViTEncoder`, or any Keras layer that
@@ -272,10 +288,16 @@ class IJEPA(SelfSupervisedModel):
     def check_batch(self, batch):
         """Raises a `ValueError` unless `batch` is an I-JEPA batch dict for this model.
 
-        `fit`, `evaluate` and `predict` call it before the first compiled step.
+        `fit`, `evaluate` and `predict` call it before the first compiled step: shapes
+        and dtypes always, and for arrays (not a dataset's specs) their values too:
+        indices in `[0, num_patches)`, `target_weights` in `[0, 1]` with a positive
+        weight in every `[batch, block]` row, finite `images`. A `tf.data` batch is
+        checked inside the step (see `batch_error_messages`).
         """
         batch = unpack_batch(batch)
         self._check_masks(batch)
+        check_weight_values(batch["target_weights"])
+        check_finite_images(batch["images"])
         image_shape = getattr(self.context_encoder, "image_shape", None)
         shape = tuple(batch["images"].shape)
         if image_shape is not None and (len(shape) != 4 or shape[1:] != tuple(image_shape)):
@@ -283,6 +305,72 @@ class IJEPA(SelfSupervisedModel):
                 f"`images` must have shape (batch, {', '.join(map(str, image_shape))}) for "
                 f"this model's encoder, got {shape}."
             )
+
+    def check_mask_generator(self, generator):
+        """Refuses a mask generator made for another grid than the encoder's.
+
+        `fit` calls it with the generator whose masks `keras_jepa.data.attach_masks`
+        put on the dataset: a generator for a 7×7 or 10×10 grid feeding a model with
+        an 8×8 grid would train on scrambled blocks (or indices out of range).
+        """
+        expected = getattr(self.context_encoder, "grid_size", None)
+        expected = tuple(expected) if expected is not None else None
+        grid = getattr(generator, "grid_size", None)
+        grid = tuple(grid) if grid is not None else None
+        patches = getattr(generator, "num_patches", None)
+        if (grid is not None and expected is not None and grid != expected) or (
+                patches is not None and patches != self.num_patches):
+            def shown(value, count):
+                return f"{value[0]}×{value[1]} grid" if value else f"grid of {count} patches"
+
+            raise ValueError(
+                f"The dataset's masks come from a {type(generator).__name__} for a "
+                f"{shown(grid, patches)} but this model's encoder has a "
+                f"{shown(expected, self.num_patches)}: build the `mask_generator` with "
+                f"grid_size={expected or self.num_patches}.")
+
+    def batch_error_messages(self):
+        """What bit `i` of the step's `batch_errors` code means (see `training.step_checks`)."""
+        n = self.num_patches
+        return [
+            f"`context_indices` hold values outside [0, {n}) (this model's grid has {n} "
+            "patches; masks from a generator for another grid?)",
+            f"`target_indices` hold values outside [0, {n}) (this model's grid has {n} "
+            "patches; masks from a generator for another grid?)",
+            "`target_weights` hold values outside [0, 1] (or NaN); expected 1 for a real "
+            "target token and 0 for padding",
+            "`target_weights` have a target block (a [batch, block] row) whose weights are "
+            "all 0; every block needs at least one real token (weight > 0)",
+            "`images` hold NaN or infinite values",
+        ]
+
+    def _guarded_batch(self, batch):
+        """`(batch, code)`: the batch made safe to compute on, and its error code.
+
+        The code has bit `i` set for problem `i` of `batch_error_messages`. Indices are
+        clamped into the grid, weights into [0, 1] and non-finite pixels set to 0, so
+        that the step neither fails inside a gather nor lets a NaN reach the gradient;
+        the loss of a batch with a non-zero code is then made NaN and the `StepGuard`
+        of `fit` raises.
+        """
+        n = self.num_patches
+        weights = ops.cast(batch["target_weights"], "float32")
+        in_range = ops.logical_and(weights >= 0.0, weights <= 1.0)  # False for NaN
+        code = batch_error_code([
+            any_outside(batch["context_indices"], n),
+            any_outside(batch["target_indices"], n),
+            ops.logical_not(ops.all(in_range)),
+            ops.any(ops.max(ops.where(in_range, weights, 0.0), axis=-1) <= 0.0),
+            non_finite(batch["images"]),
+        ])
+        safe = {
+            **batch,
+            "images": finite_or_zero(batch["images"]),
+            "context_indices": clamp_indices(batch["context_indices"], n),
+            "target_indices": clamp_indices(batch["target_indices"], n),
+            "target_weights": ops.where(in_range, weights, 0.0),
+        }
+        return safe, code
 
     def call(self, inputs, training=False):
         """Predicted target embeddings `[B, M, Kt, D]` for a batch dict."""
@@ -334,7 +422,7 @@ class IJEPA(SelfSupervisedModel):
         return targets
 
     def compute_ssl_loss(self, data, training=True):
-        batch = unpack_batch(data)
+        batch, code = self._guarded_batch(unpack_batch(data))
         targets = self.compute_targets(
             batch["images"], batch["target_indices"], return_features=self.monitors
         )
@@ -342,13 +430,18 @@ class IJEPA(SelfSupervisedModel):
             targets, features, tokens = targets
         context, predictions = self._context_and_predictions(batch, training)
         per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
-        weights = ops.cast(batch["target_weights"], "float32")
-        loss = ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
-        logs = {}
+        weights = batch["target_weights"]
+        # Normalised by the real target tokens of the whole batch: under tf.distribute
+        # by the replicas' mean count, so that the replicas' mean loss (what Keras
+        # logs, and whose gradient the optimizer sums) equals the one-device loss.
+        count = replica_mean(ops.sum(weights))
+        loss = ops.sum(per_token * weights) / ops.maximum(count, 1e-12)
+        logs = {BATCH_ERRORS: code}
         if self.regularizer is not None:
             regularization = self.regularization_loss(context)
-            logs = {"prediction_loss": loss, "regularizer_loss": regularization}
+            logs.update({"prediction_loss": loss, "regularizer_loss": regularization})
             loss = self.prediction_weight * loss + self.regularizer_weight * regularization
+        loss = nan_if(code, loss)
         if not self.monitors:
             return loss, logs
         return loss, {**logs,
@@ -397,6 +490,7 @@ class IJEPA(SelfSupervisedModel):
         """
         bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
         bound.apply_defaults()
+        check_not_empty(bound.arguments["x"])
         if self.total_steps is None:
             steps = _steps_per_epoch(bound.arguments)
             # `epochs` is the index of the last epoch, whatever `initial_epoch` is: a

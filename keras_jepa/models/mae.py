@@ -33,6 +33,14 @@ from keras_jepa.training.monitors import effective_rank
 from keras_jepa.training.monitors import feature_spread
 from keras_jepa.training.monitors import feature_std
 from keras_jepa.training.monitors import relative_tolerance
+from keras_jepa.training.step_checks import BATCH_ERRORS
+from keras_jepa.training.step_checks import any_outside
+from keras_jepa.training.step_checks import batch_error_code
+from keras_jepa.training.step_checks import check_finite_images
+from keras_jepa.training.step_checks import clamp_indices
+from keras_jepa.training.step_checks import finite_or_zero
+from keras_jepa.training.step_checks import nan_if
+from keras_jepa.training.step_checks import non_finite
 
 MASK_KEYS = ("visible_indices", "masked_indices")
 
@@ -260,6 +268,38 @@ class MAE(SelfSupervisedModel):
             )
         for key, value in (masks or {}).items():
             check_token_indices(value, self.num_patches, key, rank=2)
+        check_finite_images(images)
+
+    def check_mask_generator(self, generator):
+        """Refuses a mask generator for another number of patches than the encoder's.
+
+        `fit` calls it with the generator whose masks `keras_jepa.data.attach_masks`
+        put on the dataset.
+        """
+        patches = getattr(generator, "num_patches", None)
+        if patches is not None and patches != self.num_patches:
+            raise ValueError(
+                f"The dataset's masks come from a {type(generator).__name__} for "
+                f"{patches} patches but this model's encoder has {self.num_patches} "
+                f"({self.grid_size[0]}×{self.grid_size[1]}): build the `mask_generator` "
+                "for the model, e.g. `model.mask_generator`.")
+
+    def batch_error_messages(self):
+        """What bit `i` of the step's `batch_errors` code means (see `training.step_checks`)."""
+        n = self.num_patches
+        return [
+            f"`visible_indices` hold values outside [0, {n}) (this model has {n} patches)",
+            f"`masked_indices` hold values outside [0, {n}) (this model has {n} patches)",
+            "`images` hold NaN or infinite values",
+        ]
+
+    def _guarded_inputs(self, images, visible, masked):
+        """Inputs safe to compute on (indices clamped, non-finite pixels 0) and the code."""
+        n = self.num_patches
+        code = batch_error_code(
+            [any_outside(visible, n), any_outside(masked, n), non_finite(images)])
+        return (finite_or_zero(images), clamp_indices(visible, n),
+                clamp_indices(masked, n), code)
 
     def _images_and_masks(self, data):
         images, masks = unpack_images_batch(data)
@@ -318,16 +358,18 @@ class MAE(SelfSupervisedModel):
         return ops.mean(ops.square(predictions - self._normalize_patches(targets)))
 
     def compute_ssl_loss(self, data, training=True):
-        images, visible, masked = self._images_and_masks(data)
+        images, visible, masked, code = self._guarded_inputs(*self._images_and_masks(data))
         if not self.monitors:
             predicted = self.predict_patches(images, visible, masked, training=training)
-            return self.reconstruction_loss(images, predicted, masked), {}
+            loss = self.reconstruction_loss(images, predicted, masked)
+            return nan_if(code, loss), {BATCH_ERRORS: code}
         predicted, features = self.predict_patches(
             images, visible, masked, training=training, return_features=True
         )
-        loss = self.reconstruction_loss(images, predicted, masked)
+        loss = nan_if(code, self.reconstruction_loss(images, predicted, masked))
         tolerance = relative_tolerance(self.encoder.compute_dtype)
-        return loss, {"rankme": effective_rank(features, tolerance=tolerance),
+        return loss, {BATCH_ERRORS: code,
+                      "rankme": effective_rank(features, tolerance=tolerance),
                       "feature_std": feature_std(features),
                       "feature_spread": feature_spread(features)}
 

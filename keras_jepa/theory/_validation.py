@@ -71,3 +71,18 @@ def scalar_or_array(array):
     """Returns a Python float for a 0-d result, the array otherwise."""
     array = np.asarray(array)
     return float(array) if array.ndim == 0 else array
+
+
+def broadcast(**arrays):
+    """`np.broadcast_arrays` of the named arrays, in order, or a ValueError naming them.
+
+    numpy's own error ("Mismatch is between arg 0 and arg 2") names positions, not the
+    arguments the caller passed.
+    """
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = ", ".join(f"`{name}` {np.shape(value)}" for name, value in arrays.items())
+        raise ValueError(
+            f"{', '.join(f'`{name}`' for name in arrays)} must broadcast to one shape (each "
+            f"a scalar or an array of one common length), got shapes {shapes}.") from None

@@ -55,10 +55,10 @@ def _prepare(objective, lam, rho, depth, eps, p=None):
     rho = _validation.check_positive("rho", rho)
     depth = _validation.check_depth(depth)
     eps = _validation.check_open_unit("eps", eps)
-    arrays = [lam, rho, depth, eps]
+    named = {"lam": lam, "rho": rho, "depth": depth, "eps": eps}
     if p is not None:
-        arrays.append(_validation.check_open_unit("p", p))
-    arrays = np.broadcast_arrays(*arrays)
+        named["p"] = _validation.check_open_unit("p", p)
+    arrays = _validation.broadcast(**named)
     check_init_below_asymptote(objective, arrays[1], arrays[2], arrays[3])
     return (objective, *arrays)
 

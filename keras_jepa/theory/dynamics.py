@@ -126,7 +126,7 @@ def simulate(objective, lam, rho, depth, eps, t, method="exact", rtol=1e-10):
     eps = _validation.check_open_unit("eps", eps)
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    lam, rho, depth, eps = np.broadcast_arrays(lam, rho, depth, eps)
+    lam, rho, depth, eps = _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps)
     if lam.ndim > 1:
         raise ValueError(
             "`lam`, `rho`, `depth` and `eps` must broadcast to a scalar or a 1-D array of "

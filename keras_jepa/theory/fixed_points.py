@@ -40,7 +40,7 @@ def fixed_point(objective, rho, depth, part="encoder"):
     depth = _validation.check_depth(depth)
     if part not in PARTS:
         raise ValueError(f"`part` must be one of {PARTS}, got {part!r}.")
-    rho, depth = np.broadcast_arrays(rho, depth)
+    rho, depth = _validation.broadcast(rho=rho, depth=depth)
     if objective == "jepa":
         encoder, predictor = rho**depth, rho
     else:

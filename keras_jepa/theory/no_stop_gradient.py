@@ -77,11 +77,13 @@ def _broadcast_features(lam, rho, depth, eps, target_variance, predictor_init):
     rho = _validation.check_positive("rho", rho)
     depth = _validation.check_depth(depth)
     eps = _validation.check_open_unit("eps", eps)
+    _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps)
     sigma2 = lam / rho
     if target_variance is None:
         target_variance = sigma2
     target_variance = _validation.check_positive("target_variance", target_variance)
-    arrays = np.broadcast_arrays(lam, rho, depth, eps, sigma2, target_variance)
+    arrays = _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps, sigma2=sigma2,
+                                   target_variance=target_variance)
     if arrays[0].ndim > 1:
         raise ValueError(
             "`lam`, `rho`, `depth`, `eps` and `target_variance` must broadcast to a scalar "

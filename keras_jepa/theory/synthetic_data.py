@@ -25,7 +25,7 @@ from keras_jepa.theory import _validation
 def _check_lam_rho(lam, rho):
     lam = _validation.check_positive("lam", lam)
     rho = _validation.check_positive("rho", rho)
-    lam, rho = np.broadcast_arrays(lam, rho)
+    lam, rho = _validation.broadcast(lam=lam, rho=rho)
     if lam.ndim > 1:
         raise ValueError(
             "`lam` and `rho` must broadcast to a scalar or a 1-D array of features, got "

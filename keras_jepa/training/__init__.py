@@ -23,4 +23,7 @@ from keras_jepa.training.schedules import CosineSchedule
 from keras_jepa.training.schedules import LinearSchedule
 from keras_jepa.training.schedules import WarmupCosineSchedule
 from keras_jepa.training.self_supervised_model import SelfSupervisedModel
+from keras_jepa.training.step_checks import InvalidBatchError
+from keras_jepa.training.step_checks import NonFiniteLossError
+from keras_jepa.training.step_checks import StepGuard
 from keras_jepa.training.tensor_checks import is_concrete

@@ -14,6 +14,14 @@ A model may also implement `check_batch(batch)`: `fit`, `evaluate` and `predict`
 on the data they are given (arrays as given, a `tf.data.Dataset` as `keras.KerasTensor`
 specs of its elements) before the first compiled step, so that a malformed batch raises
 a clear error in plain Python rather than from inside a traced function.
+
+What only the step can see (index ranges and finite values of a `tf.data` batch, a
+non-finite loss) is checked there: a model's `compute_ssl_loss` may log a
+`batch_errors` code (see `keras_jepa.training.step_checks`), and `fit`/`evaluate` add a
+`StepGuard` callback that raises at the first bad batch or non-finite loss, naming the
+epoch and the batch. `fit` on empty data raises a `ValueError` naming `x`. A model may
+implement `check_mask_generator(generator)`: `fit` calls it with each mask generator
+that `keras_jepa.data.attach_masks` put on the dataset given.
 """
 
 import inspect
@@ -24,6 +32,13 @@ from keras import ops
 from keras_jepa.training.progress import DEFAULT_PROGRESS_METRICS
 from keras_jepa.training.progress import ProgressBar
 from keras_jepa.training.progress import check_progress_metrics
+from keras_jepa.training.step_checks import BATCH_ERRORS
+from keras_jepa.training.step_checks import InvalidBatchError
+from keras_jepa.training.step_checks import StepGuard
+from keras_jepa.training.step_checks import add_step_guard
+from keras_jepa.training.step_checks import attached_mask_generators
+from keras_jepa.training.step_checks import describe_batch_errors
+from keras_jepa.training.step_checks import empty_data_message
 
 
 def _batch_spec(x):
@@ -50,6 +65,30 @@ def _batch_spec(x):
     if leaves and all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves):
         return x
     return None
+
+
+def check_not_empty(x):
+    """Raises a ValueError naming `x` when the data given to fit has no sample.
+
+    Known before the first step for arrays (no row), datasets of known cardinality 0
+    and sequences of length 0; other data is checked by the `StepGuard` at the end of
+    the first epoch.
+    """
+    if x is None:
+        return
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality) and hasattr(x, "element_spec"):
+        if int(cardinality()) == 0:
+            raise ValueError(empty_data_message() + " (`x.cardinality()` is 0)")
+        return
+    leaves = keras.tree.flatten(x) if isinstance(x, (dict, tuple, list)) else [x]
+    shapes = [getattr(leaf, "shape", None) for leaf in leaves]
+    if leaves and all(shape is not None and len(shape) > 0 for shape in shapes):
+        if any(shape[0] == 0 for shape in shapes):
+            raise ValueError(empty_data_message() + " (arrays with 0 rows)")
+        return
+    if hasattr(x, "__len__") and not isinstance(x, (dict, tuple, list)) and len(x) == 0:
+        raise ValueError(empty_data_message() + " (`len(x)` is 0)")
 
 
 class SelfSupervisedModelBase(keras.Model):
@@ -131,16 +170,70 @@ class SelfSupervisedModelBase(keras.Model):
         data the step cannot take. Accepts everything here; models override it.
         """
 
+    def check_mask_generator(self, generator):
+        """Validates a mask generator whose masks a dataset given to `fit` carries.
+
+        Called by `fit`, `evaluate` and `predict` with each generator that
+        `keras_jepa.data.attach_masks` attached to the data (found through `prefetch`,
+        `map`, ...); raises a `ValueError` when its masks do not fit the model (e.g.
+        another grid). Accepts everything here; models override it.
+        """
+
     def _check_data(self, x):
+        # The generator first: its error says why the masks do not fit.
+        if hasattr(x, "element_spec"):
+            for generator in attached_mask_generators(x):
+                self.check_mask_generator(generator)
         batch = _batch_spec(x)
         if batch is not None:
             self.check_batch(batch)
+
+    def _with_step_guard(self, method, args, kwargs):
+        """`(args, kwargs)` of a `fit`/`evaluate` call with a `StepGuard` first.
+
+        Returns the guard too (None when `callbacks` is a `CallbackList`, which is
+        used as given).
+        """
+        bound = inspect.signature(method).bind(self, *args, **kwargs)
+        callbacks = bound.arguments.get("callbacks")
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            return args, kwargs, None
+        callbacks = add_step_guard(keras.tree.flatten(callbacks) if callbacks else [])
+        bound.arguments["callbacks"] = callbacks
+        guard = next(c for c in callbacks if isinstance(c, StepGuard))
+        return bound.args[1:], bound.kwargs, guard
+
+    def _get_metrics_result_or_logs(self, logs):
+        # The epoch's and evaluate's final logs: the step's error code is not a metric.
+        logs = super()._get_metrics_result_or_logs(logs)
+        if isinstance(logs, dict) and BATCH_ERRORS in logs:
+            logs = {k: v for k, v in logs.items() if k != BATCH_ERRORS}
+        return logs
+
+    def _checked_batch_logs(self, method, args, kwargs, training):
+        """`train_on_batch`/`test_on_batch` with the step's error code checked."""
+        return_dict = kwargs.pop("return_dict", False)
+        logs = method(*args, return_dict=True, **kwargs)
+        code = logs.pop(BATCH_ERRORS, 0)
+        if int(code):
+            what = "train_on_batch" if training else "test_on_batch"
+            raise InvalidBatchError(
+                f"`{what}` got an invalid batch: "
+                + "; ".join(describe_batch_errors(self, code)) + ".")
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def train_on_batch(self, *args, **kwargs):
+        return self._checked_batch_logs(super().train_on_batch, args, kwargs, True)
+
+    def test_on_batch(self, *args, **kwargs):
+        return self._checked_batch_logs(super().test_on_batch, args, kwargs, False)
 
     def evaluate(self, x=None, *args, **kwargs):
         if kwargs.get("_use_cached_eval_dataset"):  # fit's validation: fit checked it
             return super().evaluate(x, *args, **kwargs)
         self._check_data(x)
         args, kwargs = self._with_progress_bar(keras.Model.evaluate, x, args, kwargs)
+        args, kwargs, _ = self._with_step_guard(keras.Model.evaluate, args, kwargs)
         return super().evaluate(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
@@ -148,6 +241,7 @@ class SelfSupervisedModelBase(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     def fit(self, x=None, *args, **kwargs):
+        check_not_empty(x)
         self._check_data(x)
         if kwargs.get("validation_data") is not None:
             self._check_data(kwargs["validation_data"])
@@ -161,7 +255,32 @@ class SelfSupervisedModelBase(keras.Model):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.trainable_variables)
         args, kwargs = self._with_progress_bar(keras.Model.fit, x, args, kwargs)
-        return super().fit(*args, **kwargs)
+        args, kwargs, guard = self._with_step_guard(keras.Model.fit, args, kwargs)
+        try:
+            return super().fit(*args, **kwargs)
+        except UnboundLocalError as error:
+            # Keras's JAX `fit` reads the last step's logs after an epoch without one.
+            if guard is not None and guard.batches == 0:
+                raise ValueError(empty_data_message(guard.epoch)) from error
+            raise
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights` that refuses a checkpoint of another architecture.
+
+        Keras loads the weights of a `.keras` / `.weights.h5` file layer by layer and,
+        for a deeper or differently built model's file, can load part of it without an
+        error. Here every stored weight is first compared with the model's (names and
+        shapes, as `keras_jepa.training.load_checkpoint` does) and a `ValueError` lists
+        every difference; nothing is loaded then. A file without optimizer state
+        (saved before `compile`) loads the model's weights and leaves the optimizer
+        as it is. `skip_mismatch=True` asks for Keras's partial load explicitly and
+        skips the check.
+        """
+        from keras_jepa.training.checkpoints import check_checkpoint_fits
+
+        if not skip_mismatch and str(filepath).endswith((".keras", ".weights.h5")):
+            check_checkpoint_fits(self, filepath, name="filepath", without_optimizer=True)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def compute_ssl_loss(self, data, training=True):
         raise NotImplementedError(

@@ -9,7 +9,8 @@
   `keras.callbacks.TerminateOnNaN` stops a run, the last good checkpoint is kept.
 - `load_checkpoint(model, path)` compares every stored weight (path and shape) with the
   model's before loading and raises `ValueError` listing the missing, unexpected and
-  mis-shaped weights, instead of Keras's partial load or generic error.
+  mis-shaped weights, instead of Keras's partial load or generic error. The
+  `load_weights` of keras_jepa's models (`SelfSupervisedModel`) runs the same check.
 """
 
 import math
@@ -301,7 +302,7 @@ def _local_copy(path, folder):
     return local
 
 
-def checkpoint_mismatches(model, path):
+def checkpoint_mismatches(model, path, without_optimizer=False):
     """Differences between a checkpoint's stored weights and `model`'s weights.
 
     Weights are named by their path in Keras's weights store, e.g.
@@ -312,6 +313,8 @@ def checkpoint_mismatches(model, path):
     Args:
         model: a built Keras model.
         path: a `.keras` or `.weights.h5` file.
+        without_optimizer: when the file holds no optimizer state at all, compare
+            the model's weights only (a built optimizer is otherwise compared too).
 
     Returns:
         Dict with `missing` (in the model, not in the file), `unexpected` (in the file,
@@ -326,8 +329,11 @@ def checkpoint_mismatches(model, path):
     with tempfile.TemporaryDirectory() as folder:
         stored = _checkpoint_shapes(_local_copy(str(path), folder))
     optimizer = getattr(model, "optimizer", None)
-    if optimizer is None or not optimizer.built:
+    has_optimizer = any(k.startswith("optimizer/") for k in stored)
+    if optimizer is None or not optimizer.built or (without_optimizer and not has_optimizer):
+        # An unbuilt optimizer has its step counter only; Keras skips loading into it.
         stored = {k: v for k, v in stored.items() if not k.startswith("optimizer/")}
+        expected = {k: v for k, v in expected.items() if not k.startswith("optimizer/")}
     return {
         "missing": sorted(set(expected) - set(stored)),
         "unexpected": sorted(set(stored) - set(expected)),
@@ -373,9 +379,31 @@ def load_checkpoint(model, path):
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)
-    mismatches = checkpoint_mismatches(model, path)
+    check_checkpoint_fits(model, path)
+    # The check is done: keras_jepa's models would run it again in their load_weights.
+    keras.Model.load_weights(model, path)
+    return model
+
+
+def check_checkpoint_fits(model, path, name="path", without_optimizer=False):
+    """Raises one ValueError listing every difference between a checkpoint and `model`.
+
+    The check behind `load_checkpoint` and the `load_weights` of keras_jepa's models:
+    missing, unexpected and mis-shaped weights (see `checkpoint_mismatches`); nothing
+    is loaded.
+
+    Args:
+        model: a built Keras model.
+        path: a `.keras` or `.weights.h5` file (local or remote).
+        name: the argument name used in messages.
+        without_optimizer: accept a file that holds no optimizer state at all (the
+            model's weights alone, e.g. saved before `compile`); the optimizer then
+            keeps its state.
+    """
+    path = str(path)
+    mismatches = checkpoint_mismatches(model, path, without_optimizer=without_optimizer)
     if any(mismatches.values()):
-        lines = [f"The checkpoint {path!r} does not fit {type(model).__name__} "
+        lines = [f"The checkpoint `{name}`={path!r} does not fit {type(model).__name__} "
                  f"{model.name!r}; nothing was loaded."]
         if mismatches["missing"]:
             lines.append(f"Missing from the checkpoint ({len(mismatches['missing'])}): "
@@ -385,8 +413,6 @@ def load_checkpoint(model, path):
                          + ", ".join(mismatches["unexpected"]))
         if mismatches["shape"]:
             lines.append(f"Shape mismatches ({len(mismatches['shape'])}): " + ", ".join(
-                f"{name} checkpoint {stored} vs model {wanted}"
-                for name, stored, wanted in mismatches["shape"]))
+                f"{weight} checkpoint {stored} vs model {wanted}"
+                for weight, stored, wanted in mismatches["shape"]))
         raise ValueError("\n".join(lines))
-    model.load_weights(path)
-    return model

@@ -280,6 +280,9 @@ def mirrored_strategy(devices=None):
     global batch size; `fit` splits each batch between the replicas and the optimizer
     sums their gradients (keras_jepa's train step scales each replica's loss by
     `1 / num_replicas_in_sync`, so the update equals a one-device step on the whole batch).
+    I-JEPA's loss is normalised by the real target tokens of the *global* batch
+    (`replica_mean`), so padded masks spread unevenly over the replicas still give the
+    one-device loss, and the batch checks of the step combine every replica's.
 
     Args:
         devices: device names such as ["/gpu:0", "/gpu:1"] (default: every GPU, or the CPU).
@@ -306,3 +309,33 @@ def mirrored_strategy(devices=None):
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy(devices)
+
+
+def _replica_context():
+    """The `tf.distribute` replica context of a step run by several replicas, or None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def replica_sum(value):
+    """The sum of `value` over the replicas of a `tf.distribute` step; else `value`.
+
+    On JAX (`keras.distribution`) a step sees the whole global batch, and torch trains
+    on one device, so only TensorFlow's `MirroredStrategy` needs it: a loss
+    normalised by a count (of real target tokens, say) must use the count of the
+    global batch, not each replica's share, to equal the one-device loss.
+    """
+    context = _replica_context()
+    return value if context is None else context.all_reduce("SUM", value)
+
+
+def replica_mean(value):
+    """The mean of `value` over the replicas of a `tf.distribute` step; else `value`."""
+    context = _replica_context()
+    return value if context is None else context.all_reduce("MEAN", value)

@@ -83,12 +83,17 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
         tolerance: relative size below which a singular value counts as zero.
 
     Returns:
-        A float32 scalar tensor in `[≈1, min(N, D)]`.
+        A float32 scalar tensor in `[≈1, min(N, D)]`; NaN when `features` hold a NaN
+        or an infinity.
 
     Example:
     rank = keras_jepa.training.monitors.effective_rank(keras.ops.ones((8, 4)))  # ≈ 1
     """
     features = _float_matrix(features, "features")
+    # NaN for features holding a NaN or an inf (a diverged step), without handing
+    # them to the SVD, which fails on them on some backends (torch).
+    finite = ops.all(ops.isfinite(features))
+    features = ops.where(finite, features, ops.zeros_like(features))
     centered, scale = _centered(features)
     if center:
         features = centered
@@ -99,7 +104,8 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
     floor = tolerance * scale * ops.sqrt(count)
     singular = ops.where(singular > floor, singular, ops.zeros_like(singular))
     p = singular / (ops.sum(singular) + epsilon) + epsilon
-    return ops.exp(-ops.sum(p * ops.log(p)))
+    rank = ops.exp(-ops.sum(p * ops.log(p)))
+    return ops.where(finite, rank, ops.full_like(rank, float("nan")))
 
 
 def feature_std(features):
