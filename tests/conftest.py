@@ -15,6 +15,14 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
+def pytest_configure(config):
+    # A skip not in tests/allowed_skips.txt fails the run (a missing test dependency
+    # must not pass as green).
+    import skip_allowlist
+
+    skip_allowlist.register(config, keras.backend.backend())
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     # Seeding is enough for reproducible tests; clear_session() would cost up to half a
