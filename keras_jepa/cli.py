@@ -221,11 +221,16 @@ def main(argv=None):
         if getattr(args, name, None) is not None and getattr(args, "data", None) is None:
             parser.error(f"argument --{name.replace('_', '-')}: only with --data")
     from keras_jepa.experiment import ExperimentError
+    from keras_jepa.training.step_checks import InvalidBatchError
 
     try:
         return _COMMANDS[args.command](args)
     except ExperimentError as error:
         print(f"keras-jepa {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except InvalidBatchError as error:  # bad values in the user's data, found in a step
+        print(f"keras-jepa {args.command}: error: the data is invalid: {error}",
+              file=sys.stderr)
         return 2
     except FloatingPointError as error:
         print(f"keras-jepa {args.command}: failed: {error}", file=sys.stderr)

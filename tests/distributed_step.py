@@ -40,8 +40,11 @@ def make_data():
     return data
 
 
-def train(prefix, result, scope=None):
-    """Builds, seeds and trains a tiny I-JEPA for NUM_STEPS steps; records into result."""
+def train(prefix, result, scope=None, **options):
+    """Builds, seeds and trains a tiny I-JEPA for NUM_STEPS steps; records into result.
+
+    `options` go to `IJEPA` (e.g. `regularizer="sigreg"`).
+    """
     import contextlib
 
     import keras
@@ -55,7 +58,7 @@ def train(prefix, result, scope=None):
     with scope or contextlib.nullcontext():
         encoder = tiny_encoder(depth=1)
         predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
-        model = IJEPA(encoder, predictor, momentum=0.8, total_steps=10)
+        model = IJEPA(encoder, predictor, momentum=0.8, total_steps=10, **options)
         set_seeded_weights(model, seed=11)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.5))
     history = model.fit(make_data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False,
@@ -104,6 +107,11 @@ def run_tensorflow():
     result = {"devices": np.int64(strategy.num_replicas_in_sync)}
     train("single", result)
     model = train("mirrored", result, scope=strategy.scope())
+    # The regularisers are statistics of the global batch, not of each replica's half.
+    for regularizer in ("sigreg", "vicreg"):
+        train(f"single_{regularizer}", result, regularizer=regularizer)
+        train(f"mirrored_{regularizer}", result, scope=strategy.scope(),
+              regularizer=regularizer)
     first = model.target_encoder.weights[0].value
     result["mirrored_target_type"] = np.asarray(type(first).__name__)
 
@@ -129,11 +137,16 @@ def run_tensorflow():
     bad["target_indices"][3, 1, 0] = 99
     dataset = tf.data.Dataset.from_tensor_slices(bad).batch(GLOBAL_BATCH)
     model.train_function = None
+    before = [v.numpy().copy() for v in model.variables + model.optimizer.variables]
     try:
         model.fit(dataset, epochs=1, verbose=0)
         result["bad_batch:error"] = np.asarray("")
     except ValueError as error:
         result["bad_batch:error"] = np.asarray(f"{type(error).__name__}: {error}")
+    # The invalid batch's step changed no weight, no optimizer state, no target.
+    after = [v.numpy() for v in model.variables + model.optimizer.variables]
+    result["bad_batch:changed"] = np.int64(
+        sum(not np.array_equal(a, b) for a, b in zip(after, before)))
     return result
 
 

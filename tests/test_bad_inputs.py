@@ -207,6 +207,47 @@ def test_mae_nan_pixel_and_bad_masks_in_a_dataset_stop_fit():
         _compiled_mae().fit(_dataset(masks), verbose=0)
 
 
+def _state(model):
+    return [np.array(ops.convert_to_numpy(v.value))
+            for v in model.variables + model.optimizer.variables]
+
+
+@pytest.mark.parametrize("name", ["target_index_1000", "weights_all_zero", "nan_pixel"])
+def test_an_invalid_batch_changes_no_weight_and_no_optimizer_or_target_state(name):
+    key, index, value, _ = BAD_IJEPA_BATCHES[name]
+    model = _ijepa(total_steps=100)
+    # Weight decay and momentum would move every weight on a zero-gradient step.
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=0.01, weight_decay=0.1))
+    model.fit(_dataset(_batch()), epochs=1, verbose=0)
+    before = _state(model)
+    bad_first = _with(_batch(), key, (index[0] - 4,) + index[1:], value)
+    with pytest.raises(InvalidBatchError, match="epoch 1, batch 1: "):
+        model.fit(_dataset(bad_first), epochs=1, verbose=0)
+    after = _state(model)
+    changed = [i for i, (a, b) in enumerate(zip(after, before)) if not np.array_equal(a, b)]
+    assert changed == []
+    # The same model trains on: the next good batch moves the weights.
+    model.fit(_dataset(_batch()), epochs=1, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(_state(model), before))
+
+
+def test_predict_on_a_dataset_with_bad_indices_names_the_batch(shared_ijepa):
+    bad = _with(_batch(), "target_indices", (5, 1, 0), 1000)
+    with pytest.raises(InvalidBatchError, match=r"Prediction stopped at batch 2: .*"
+                       r"`target_indices` hold values outside \[0, 16\)"):
+        shared_ijepa.predict(_dataset(bad), verbose=0)
+    good = shared_ijepa.predict(_dataset(_batch()), verbose=0)
+    assert good.shape[0] == 8 and np.all(np.isfinite(good))
+    images = np.random.default_rng(0).normal(size=(8, 8, 8, 1)).astype("float32")
+    order = np.argsort(np.random.default_rng(1).uniform(size=(8, 16)), axis=1)
+    masks = {"images": images, "visible_indices": order[:, :4].astype("int32"),
+             "masked_indices": order[:, 4:].astype("int32")}
+    masks["visible_indices"][6, 0] = 99
+    # torch runs eagerly: its partition check sees the index and raises first.
+    with pytest.raises(ValueError, match="`visible_indices`"):
+        _compiled_mae().predict(_dataset(masks), verbose=0)
+
+
 def test_a_good_run_logs_no_error_code(shared_ijepa):
     model = shared_ijepa
     history = model.fit(_dataset(_batch()), epochs=1, verbose=0,

@@ -104,6 +104,45 @@ def test_bad_data_paths_exit_2_naming_the_argument(argv, argument, tmp_path, cap
     assert not os.path.exists(tmp_path / "run" / "model.keras")
 
 
+def test_nan_pixels_in_the_data_exit_2_naming_the_image(npz_files, tmp_path, capsys):
+    images = np.load(npz_files / "unlabelled.npz")["images"].copy()
+    images[70, 3, 3, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", images=images)
+    code = cli.main(["train", "--method", "mae", "--data", str(tmp_path / "nan.npz"),
+                     "--smoke", "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2, error
+    assert error.startswith("keras-jepa train: error: `data.path` "), error
+    assert error.endswith("`images` must be finite, but image 70 (of 200; 1 in all) holds "
+                          "NaN or infinite values."), error
+
+
+def test_invalid_batches_found_in_a_step_exit_2(npz_files, tmp_path, capsys, monkeypatch):
+    # The built-in sources check their values before training; a batch found invalid
+    # inside a step (here: the pipeline's second batch made NaN) ends the same way.
+    import tensorflow as tf
+
+    build = experiment.make_training_dataset
+
+    def poisoned(config, method):
+        dataset, steps, generator = build(config, method)
+        def nan_if_second(i, batch):
+            images = batch["images"]
+            return {**batch, "images": tf.where(tf.equal(i, 1), images * float("nan"),
+                                                images)}
+
+        nan_second = dataset.enumerate().map(nan_if_second)
+        return nan_second, steps, generator
+
+    monkeypatch.setattr(experiment, "make_training_dataset", poisoned)
+    code = cli.main(["train", "--method", "mae", "--data", str(npz_files / "unlabelled.npz"),
+                     "--smoke", "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2, error
+    assert error.startswith("keras-jepa train: error: the data is invalid: Training stopped "
+                            "at epoch 1, batch 2: the batch is invalid: `images` hold NaN"), error
+
+
 def test_image_size_must_fit_the_patches(image_folder, tmp_path, capsys):
     assert cli.main(["train", "--method", "mae", "--data", str(image_folder),
                      "--image-size", "15", "--smoke", "--out", str(tmp_path)]) == 2

@@ -38,14 +38,15 @@ def run_distributed(tmp_path, **env):
     return dict(np.load(path))
 
 
-def assert_matches_single_device(result, prefix):
+def assert_matches_single_device(result, prefix, reference="single"):
     assert int(result[f"{prefix}:steps"]) == 3
-    assert result[f"{prefix}:loss"] == pytest.approx(result["single:loss"], abs=ATOL)
+    assert result[f"{prefix}:loss"] == pytest.approx(result[f"{reference}:loss"], abs=ATOL)
     keys = [k for k in result if k.startswith(f"{prefix}:") and k.count(":") == 2]
-    assert len(keys) == len([k for k in result if k.startswith("single:") and k.count(":") == 2])
+    assert len(keys) == len(
+        [k for k in result if k.startswith(f"{reference}:") and k.count(":") == 2])
     assert any(":target:" in k for k in keys)
     for key in keys:
-        np.testing.assert_allclose(result[key], result["single" + key[len(prefix):]],
+        np.testing.assert_allclose(result[key], result[reference + key[len(prefix):]],
                                    atol=ATOL, err_msg=key)
     # The EMA ran: the target trails the context encoder instead of equalling it.
     target = [k for k in keys if ":target:" in k]
@@ -187,6 +188,12 @@ def test_mirrored_strategy_fit_matches_one_device(tmp_path):
     assert str(result["bad_batch:error"]).startswith(
         "InvalidBatchError: Training stopped at epoch 1, batch 1: the batch is invalid: "
         "`target_indices` hold values outside [0, 16)"), str(result["bad_batch:error"])
+    assert int(result["bad_batch:changed"]) == 0  # nothing moved on the bad batch
+    # The regularisers are statistics of the global batch: mirrored equals one device.
+    for regularizer in ("sigreg", "vicreg"):
+        single = float(result[f"single_{regularizer}:loss"])
+        assert abs(single - float(result["single:loss"])) > 1e-3  # the term is there
+        assert_matches_single_device(result, f"mirrored_{regularizer}", f"single_{regularizer}")
 
 
 # === Remote run folders (recipes/cloud_tpu.md) ===

@@ -113,8 +113,14 @@ def from_arrays(images, labels=None, class_names=None, name="arrays"):
     if images.dtype == np.uint8:
         pass
     elif np.issubdtype(images.dtype, np.floating):
+        finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(
+                f"`images` must be finite, but image {bad[0]} (of {len(images)}; "
+                f"{len(bad)} in all) holds NaN or infinite values.")
         low, high = float(np.min(images)), float(np.max(images))
-        if not (0.0 <= low and high <= 1.0):  # also false for NaN
+        if not (0.0 <= low and high <= 1.0):
             raise ValueError(
                 "Float `images` must have values in [0, 1] (the pipeline "
                 "normalises them itself; pass uint8 images for 0–255), got values "

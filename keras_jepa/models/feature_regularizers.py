@@ -13,10 +13,16 @@ collapse of small-image I-JEPA, where tokens keep only their position code).
   the Epps–Pulley statistic between each 1-D projection of the features and N(0, 1),
   averaged over fixed random unit directions. It is 0 when every projection is a
   standard normal, i.e. for features distributed as N(0, I).
+
+Both are statistics of the whole global batch: under TensorFlow's `MirroredStrategy`
+the batch means they are made of are summed over the replicas (`replica_sum`), so a
+mirrored run equals one device.
 """
 
 import numpy as np
 from keras import ops
+
+from keras_jepa.training.distribution import replica_sum
 
 REGULARIZERS = ("vicreg", "sigreg")
 # Quadrature of the Epps–Pulley integral: t in [0, 4] (the integrand is even in t), with
@@ -26,6 +32,11 @@ _SIGREG_STEP = _SIGREG_T[1] - _SIGREG_T[0]
 _SIGREG_WEIGHTS = 2.0 * np.exp(-0.5 * _SIGREG_T**2) * np.r_[0.5, np.ones(15), 0.5] * _SIGREG_STEP
 
 
+def _global_count(z):
+    """The number of rows of `[B, D]` features over the replicas, as float32."""
+    return replica_sum(ops.cast(ops.shape(z)[0], "float32"))
+
+
 def vicreg_variance_covariance(features, epsilon=1e-4):
     """VICReg's variance hinge plus its covariance penalty of `[B, D]` features.
 
@@ -33,11 +44,13 @@ def vicreg_variance_covariance(features, epsilon=1e-4):
     loss = keras_jepa.models.feature_regularizers.vicreg_variance_covariance(z)
     """
     z = ops.cast(features, "float32")
-    z = z - ops.mean(z, axis=0, keepdims=True)
-    batch, dim = z.shape[0] or ops.shape(z)[0], z.shape[1]
-    variance = ops.sum(ops.square(z), axis=0) / ops.cast(ops.maximum(batch - 1, 1), "float32")
+    count = _global_count(z)
+    z = z - replica_sum(ops.sum(z, axis=0, keepdims=True)) / count
+    dim = z.shape[1]
+    denominator = ops.maximum(count - 1.0, 1.0)
+    variance = replica_sum(ops.sum(ops.square(z), axis=0)) / denominator
     hinge = ops.mean(ops.relu(1.0 - ops.sqrt(variance + epsilon)))
-    covariance = ops.matmul(ops.transpose(z), z) / ops.cast(ops.maximum(batch - 1, 1), "float32")
+    covariance = replica_sum(ops.matmul(ops.transpose(z), z)) / denominator
     off_diagonal = ops.sum(ops.square(covariance)) - ops.sum(ops.square(variance))
     return hinge + off_diagonal / dim
 
@@ -63,10 +76,11 @@ def sigreg(features, directions):
     projections = ops.matmul(z, ops.convert_to_tensor(directions))  # [B, K]
     t = ops.convert_to_tensor(_SIGREG_T.astype("float32"))
     angles = projections[:, :, None] * t  # [B, K, T]
-    real = ops.mean(ops.cos(angles), axis=0) - ops.exp(-0.5 * ops.square(t))
-    imaginary = ops.mean(ops.sin(angles), axis=0)
+    count = _global_count(z)
+    real = replica_sum(ops.sum(ops.cos(angles), axis=0)) / count \
+        - ops.exp(-0.5 * ops.square(t))
+    imaginary = replica_sum(ops.sum(ops.sin(angles), axis=0)) / count
     distance = ops.square(real) + ops.square(imaginary)  # [K, T]
     weights = ops.convert_to_tensor(_SIGREG_WEIGHTS.astype("float32"))
     statistic = ops.sum(distance * weights, axis=-1)
-    batch = ops.cast(ops.shape(z)[0], "float32")
-    return batch * ops.mean(statistic)
+    return count * ops.mean(statistic)

@@ -373,8 +373,15 @@ class IJEPA(SelfSupervisedModel):
         return safe, code
 
     def call(self, inputs, training=False):
-        """Predicted target embeddings `[B, M, Kt, D]` for a batch dict."""
-        return self._context_and_predictions(unpack_batch(inputs), training)[1]
+        """Predicted target embeddings `[B, M, Kt, D]` for a batch dict.
+
+        A batch that breaks the contract inside a compiled call (a `tf.data` batch of
+        `predict` with indices outside the grid or NaN images) gives NaN predictions,
+        never a wrapped or clamped gather's result; `predict` then raises
+        `InvalidBatchError` naming the batch.
+        """
+        batch, code = self._guarded_batch(unpack_batch(inputs))
+        return nan_if(code, self._context_and_predictions(batch, training)[1])
 
     def _context_and_predictions(self, batch, training):
         self._check_masks(batch)

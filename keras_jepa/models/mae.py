@@ -408,9 +408,11 @@ class MAE(SelfSupervisedModel):
         `inputs` is a batch as in `fit`; without masks they are drawn from the model's
         stream, so `predict(images)` returns reconstructions.
         """
-        images, visible, masked = self._images_and_masks(inputs)
+        images, visible, masked, code = self._guarded_inputs(*self._images_and_masks(inputs))
         predicted = self.predict_patches(images, visible, masked, training=training)
-        return self.patches_to_images(images, predicted, visible)
+        # A batch that breaks the contract (see `batch_error_messages`) gives NaN images;
+        # `predict` raises `InvalidBatchError` naming it.
+        return nan_if(code, self.patches_to_images(images, predicted, visible))
 
     def reconstruct(self, images, masks=None, seed=0, paste_visible=True, batch_size=256):
         """Reconstructions of `images` as a numpy array `[N, H, W, C]`.

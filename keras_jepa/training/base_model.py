@@ -34,6 +34,7 @@ from keras_jepa.training.progress import ProgressBar
 from keras_jepa.training.progress import check_progress_metrics
 from keras_jepa.training.step_checks import BATCH_ERRORS
 from keras_jepa.training.step_checks import InvalidBatchError
+from keras_jepa.training.step_checks import PredictGuard
 from keras_jepa.training.step_checks import StepGuard
 from keras_jepa.training.step_checks import add_step_guard
 from keras_jepa.training.step_checks import attached_mask_generators
@@ -238,7 +239,31 @@ class SelfSupervisedModelBase(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         self._check_data(x)
-        return super().predict(x, *args, **kwargs)
+        bound = inspect.signature(keras.Model.predict).bind(self, x, *args, **kwargs)
+        callbacks = bound.arguments.get("callbacks")
+        if not isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks = keras.tree.flatten(callbacks) if callbacks else []
+            if not any(isinstance(c, PredictGuard) for c in callbacks):
+                bound.arguments["callbacks"] = [PredictGuard()] + callbacks
+        return super().predict(*bound.args[1:], **bound.kwargs)
+
+    def valid_step(self, logs):
+        """A boolean scalar tensor: whether this step may change the model's state.
+
+        False when the step's batch failed its in-step checks (a non-zero
+        `batch_errors` code), and for every later step of the epoch: the invalid
+        batch made the epoch's running loss NaN, and `fit` may run a few more steps
+        before the `StepGuard`, dispatched asynchronously, raises. The train steps
+        apply the optimizer and the target update only when it is true, so after
+        `InvalidBatchError` the weights, the optimizer's state and the target are
+        those from before the bad batch. None when the model logs no `batch_errors`
+        code (every step is applied). Read it before the step's loss is tracked.
+        """
+        code = logs.get(BATCH_ERRORS) if isinstance(logs, dict) else None
+        if code is None:
+            return None
+        no_earlier_failure = ops.isfinite(self.loss_tracker.total.value)
+        return ops.logical_and(ops.equal(code, 0), no_earlier_failure)
 
     def fit(self, x=None, *args, **kwargs):
         check_not_empty(x)

@@ -108,6 +108,7 @@ class JaxSelfSupervisedModel(SelfSupervisedModelBase):
 
     def train_step(self, state, data):
         tv, ntv, ov, mv = state
+        before = (tv, ntv, ov)
         grad_fn = jax.value_and_grad(self._stateless_ssl_loss, has_aux=True)
         (loss, (logs, ntv)), grads = grad_fn(tv, ntv, data, True)
 
@@ -123,6 +124,11 @@ class JaxSelfSupervisedModel(SelfSupervisedModelBase):
             target_logs = self.update_target(step)
         ntv = _scope_values(scope, self.non_trainable_variables, ntv)
 
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, mv))):
+            valid = self.valid_step(logs)
+        if valid is not None:  # an invalid batch changes no weight and no state
+            tv, ntv, ov = jax.tree_util.tree_map(
+                lambda new, old: jax.numpy.where(valid, new, old), (tv, ntv, ov), before)
         mean_loss, mv = self._stateless_track_loss(mv, loss)
         logs = {"loss": mean_loss, **logs, **target_logs, "lr": learning_rate}
         return logs, (tv, ntv, ov, mv)

@@ -22,7 +22,10 @@ batches still raise. The `batch_errors` key never reaches `history`, `CSVLogger`
 the progress bar.
 
 The check costs a few reductions per step on the device and reads two scalars per
-step on the host (asynchronously where Keras dispatches callbacks asynchronously).
+step on the host, right after the step (as Keras's progress bar does): the error comes
+before the next step runs. The step that finds a bad batch applies no update (see
+`SelfSupervisedModelBase.valid_step`), so the weights, the optimizer's state and the
+EMA target are those from before that batch.
 """
 
 import math
@@ -178,8 +181,9 @@ class StepGuard(keras.callbacks.Callback):
         batches: batches trained in the current epoch.
     """
 
-    # Reads only the logs it is given: Keras may call it from a worker thread.
-    async_safe = True
+    # Not `async_safe`: Keras then calls it right after each step, so the error is
+    # raised before the next step runs (asynchronous dispatch could let several more
+    # steps run and, on JAX, race with the state being reattached).
 
     def __init__(self, check_loss=True):
         super().__init__()
@@ -229,6 +233,28 @@ class StepGuard(keras.callbacks.Callback):
             (logs or {}).pop(key, None)
         if self.batches == 0:
             raise ValueError(empty_data_message(epoch))
+
+
+class PredictGuard(keras.callbacks.Callback):
+    """Raises `InvalidBatchError` at the first batch of `predict` whose outputs are NaN.
+
+    keras_jepa's models return NaN outputs for a batch that breaks their contract
+    inside a compiled call (indices outside the grid, NaN images of a `tf.data`
+    batch), where they cannot raise. Added by `SelfSupervisedModel.predict`.
+    """
+
+    def on_predict_batch_end(self, batch, logs=None):
+        outputs = (logs or {}).get("outputs")
+        for leaf in keras.tree.flatten(outputs) if outputs is not None else []:
+            values = np.asarray(ops.convert_to_numpy(leaf))
+            if values.dtype.kind == "f" and np.isnan(values).any():
+                messages = getattr(self.model, "batch_error_messages", list)()
+                problems = messages or ["its inputs break the model's contract"]
+                raise InvalidBatchError(
+                    f"Prediction stopped at batch {batch + 1}: the model's outputs for it "
+                    "are NaN, so the batch is invalid: one of: " + "; ".join(problems)
+                    + " (or the model's weights are not finite: see "
+                    "keras_jepa.training.non_finite_weights(model)).")
 
 
 def empty_data_message(epoch=None):

@@ -24,10 +24,39 @@ class TensorFlowSelfSupervisedModel(SelfSupervisedModelBase):
         # Read before the step: the schedules of this step use the pre-step count.
         step = ops.copy(self.optimizer.iterations.value)
         learning_rate = self._current_learning_rate()
-        self.optimizer.apply(grads, self.trainable_variables)
-        target_logs = self.update_target(step)
+        valid = self.valid_step(logs)
+        if valid is None:
+            self.optimizer.apply(grads, self.trainable_variables)
+            target_logs = self.update_target(step)
+        else:
+            # An invalid batch changes no weight and no state (`fit` then raises).
+            before = [ops.copy(v.value) for v in self.non_trainable_variables]
+            self._apply_if(valid, grads)
+            target_logs = self.update_target(step)
+            for variable, old in zip(self.non_trainable_variables, before):
+                variable.assign(ops.where(valid, variable.value, old))
         self.loss_tracker.update_state(loss)
         return self._collect_logs(logs, target_logs, learning_rate)
+
+    def _apply_if(self, valid, grads):
+        """`optimizer.apply(grads)` when the boolean scalar `valid` is true, else nothing.
+
+        The optimizer's update under `tf.distribute` is a cross-replica `merge_call`,
+        which a `cond` in replica context cannot hold: the `cond` is taken in
+        cross-replica context, on the first replica's `valid` (every replica holds the
+        same, since the batch checks are combined across replicas).
+        """
+        variables = self.trainable_variables
+
+        def apply_on_replicas(strategy, grads, valid):
+            def apply():
+                strategy.extended.call_for_each_replica(
+                    lambda g: self.optimizer.apply(g, variables), args=(grads,))
+
+            ops.cond(strategy.experimental_local_results(valid)[0], apply, lambda: None)
+
+        tf.distribute.get_replica_context().merge_call(
+            apply_on_replicas, args=(grads, valid))
 
     def test_step(self, data):
         loss, logs = self.compute_ssl_loss(data, training=False)

@@ -21,8 +21,13 @@ class TorchSelfSupervisedModel(SelfSupervisedModelBase):
             # A copy: the optimizer increments the iteration count in place.
             step = ops.copy(self.optimizer.iterations.value)
             learning_rate = self._current_learning_rate()
-            self.optimizer.apply(grads, variables)
-            target_logs = self.update_target(step)
+            valid = self.valid_step(logs)
+            # An invalid batch changes no weight and no state (`fit` then raises).
+            if valid is None or bool(valid):
+                self.optimizer.apply(grads, variables)
+                target_logs = self.update_target(step)
+            else:
+                target_logs = {}
         loss = loss.detach()
         self.loss_tracker.update_state(loss)
         return self._collect_logs(_detached(logs), _detached(target_logs), learning_rate)
