@@ -1,13 +1,14 @@
 """Without its stop-gradient target, JEPA collapses: deep linear theory and a micro ViT.
 
-Part (a), deep linear JEPA (THEORY.md setting: L = 2, eps = 0.05, lam = 1,
+Part (a), deep linear JEPA (the setting of docs/theory.md: L = 2, eps = 0.05, lam = 1,
 rho = 0.5 / 0.75 / 1.0, aligned balanced init, full-batch SGD with ``fit``). With the
-stop-gradient target the responses ``w̄_i`` rise to ``rho_i**L`` (THEORY.md ODE); with the
-gradient flowing through the target as well they only shrink, following
-``dw̄/dt = −E[(v x − y)²] w̄**(3 − 2/L)`` (`keras_jepa.theory.simulate_no_stop_gradient`,
-derivation in `keras_jepa/theory/no_stop_gradient.py`): the loss ``½‖V W̄ x − W̄ y‖²`` has its
-global minimum at ``W̄ = 0`` and, since ``E[(v x − y)²] ≥ 0``, no response can ever grow.
-Lines: ODEs; markers: trained networks.
+stop-gradient target the responses ``w̄_i`` rise to ``rho_i**L`` (the ODE of docs/theory.md,
+'Per-feature ODEs'); with the gradient flowing through the target as well they only shrink,
+following ``dw̄/dt = −E[(v x − y)²] w̄**(3 − 2/L)``
+(`keras_jepa.theory.simulate_no_stop_gradient`, derivation in
+`keras_jepa/theory/no_stop_gradient.py`): the loss ``½‖V W̄ x − W̄ y‖²`` has its global
+minimum at ``W̄ = 0`` and, since ``E[(v x − y)²] ≥ 0``, no response can ever grow. Lines:
+ODEs; markers: trained networks.
 
 Part (b), I-JEPA on the bundled digits (the quickstart's micro ViT config,
 `keras_jepa.experiment.digits_micro_config`), three target modes of `IJEPA(target_mode=...)`:

@@ -6,10 +6,11 @@ rho falls (1 → 0.5), eps = 1e-3 fixed, depth L = 1 … 8 (the deepest depth wi
 order is measured by Kendall's tau between ``t*`` and ``lam`` (−1: greedy in lam, +1: fully
 inverted, greedy in rho).
 
-Part 2 (eps-scaling, THEORY.md §6.5): exact ``t*`` (`critical_time`) against eps on log-log
-axes for L = 1 … 4, with the leading Laurent sum (`critical_time_leading`, dashed) and the
-predicted slopes −(2L−1)/L (JEPA) and −(L−1)/L (MAE, L ≥ 2). Circles: ``t*`` measured on
-deep linear networks trained with ``fit`` (full-batch SGD) at the larger eps.
+Part 2 (eps-scaling, docs/theory.md, 'Critical times'): exact ``t*`` (`critical_time`)
+against eps on log-log axes for L = 1 … 4, with the leading Laurent sum
+(`critical_time_leading`, dashed) and the predicted slopes −(2L−1)/L (JEPA) and −(L−1)/L
+(MAE, L ≥ 2). Circles: ``t*`` measured on deep linear networks trained with ``fit``
+(full-batch SGD) at the larger eps.
 
 Command:   KERAS_BACKEND=jax python recipes/theory_depth_sweep.py [--smoke] [--out DIR]
 Hardware:  2 CPU cores, no accelerator.

@@ -4,7 +4,8 @@ Littwin et al., "How JEPA Avoids Noisy Features" (NeurIPS 2024), Figure 2: six p
 per-feature encoder responses ``w̄_i(t) / w̄_i(∞)`` against log paper time, JEPA (top row)
 and MAE (bottom row). Lines: `keras_jepa.theory.simulate`. Circles: `DeepLinearJEPA` /
 `DeepLinearMAE` trained with full-batch SGD (`train_full_batch`) on exact-moment synthetic
-data, steps converted to paper time ``t = L * eta * step`` (THEORY.md §3).
+data, steps converted to paper time ``t = L * eta * step`` (docs/theory.md, 'Per-feature
+ODEs').
 
 Command:   KERAS_BACKEND=jax python recipes/theory_figure2.py [--smoke] [--out DIR]
 Hardware:  2 CPU cores, no accelerator.

@@ -1,9 +1,9 @@
 """The noisy-feature story: a clean feature against a loud noisy one, across depth.
 
-Two features of the static two-view model (THEORY.md §7): a clean one, ``x = y = z``
-(lam = 1, rho = 1), and a loud noisy one with more shared variance but mostly noise
-(larger lam, small rho). Which one does each objective learn first (smaller critical
-time ``t*``), as the encoder gets deeper?
+Two features of the static two-view model (docs/theory.md, 'Data with prescribed λ and
+ρ'): a clean one, ``x = y = z`` (lam = 1, rho = 1), and a loud noisy one with more shared
+variance but mostly noise (larger lam, small rho). Which one does each objective learn first
+(smaller critical time ``t*``), as the encoder gets deeper?
 
 Part 1 (ODE, exact ``t*``): noisy lam = 2, rho = 0.5 (variance 4 = 2 signal + 2 noise),
 eps = 2e-4, depth 1 … 10.

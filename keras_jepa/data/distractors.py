@@ -1,7 +1,8 @@
 """A loud but weakly predictable distractor for images: the noisy-feature experiment.
 
-The theory (THEORY.md §1, §7) describes each feature by its covariance λ between the two
-views and its regression coefficient ρ (how much of it one view predicts of the other).
+The theory (docs/theory.md, 'The model') describes each feature by its covariance λ
+between the two views and its regression coefficient ρ (how much of it one view predicts
+of the other).
 MAE learns by λ, JEPA by ρ, so a feature that is loud (large variance, hence large λ)
 but mostly unpredictable (small ρ) should pull MAE's features towards it and leave
 JEPA's less affected.

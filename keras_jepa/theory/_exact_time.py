@@ -2,7 +2,8 @@
 
 Separation of variables turns each per-feature ODE into ``t(u) = ∫ du / rate(u)``:
 
-- JEPA: partial fractions of ``1 / (u**(2L) (rho − u))`` (THEORY.md §5).
+- JEPA: partial fractions of ``1 / (u**(2L) (rho − u))`` (docs/theory.md,
+  'Critical times').
 - MAE: ``u**-L + u / (rho − u**(L+1))``; the second part splits over the ``L + 1`` roots
   ``r_k`` of ``rho − u**(L+1)`` into ``Σ_k A_k / (r_k − u)``, ``A_k = r_k**(1−L) / (L+1)``,
   whose integral is a sum of complex logarithms. Along the real segment from ``u0`` to

@@ -1,4 +1,4 @@
-"""When a feature is learned: critical times of the per-feature ODEs (THEORY.md §5).
+"""When a feature is learned: critical times of the ODEs (docs/theory.md, 'Critical times').
 
 The critical time ``t*`` is the paper time at which the encoder response ``w̄`` of a feature,
 started at ``w̄(0) = eps`` with the balanced aligned initialisation, first reaches a fraction

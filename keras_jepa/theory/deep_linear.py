@@ -5,7 +5,8 @@ The encoder is ``L`` bias-free ``Dense(dim)`` layers, ``W̄ = W_L ⋯ W_1``; the
 balanced initialisation ``W_a(0) = V(0) = eps**(1/L) I`` and data whose second moments are
 diagonal (`make_two_view_data`), full-batch gradient descent at learning rate ``eta``
 follows the per-feature ODEs of `simulate` in paper time ``L * eta * steps``
-(THEORY.md §2–3). Random initialisations are offered for experiments outside the theory.
+(docs/theory.md, 'Initialisation' and 'Per-feature ODEs'). Random initialisations are
+offered for experiments outside the theory.
 """
 
 import keras
@@ -98,7 +99,9 @@ class _DeepLinearMixin:
         return keras.ops.convert_to_numpy(head.kernel).astype(np.float64).T
 
     def balancedness(self):
-        """The matrices that gradient flow conserves (THEORY.md §2), as numpy arrays.
+        """The matrices that gradient flow conserves, as numpy arrays.
+
+        See docs/theory.md, 'Initialisation'.
 
         ``[Vᵀ V − W_L W_Lᵀ] + [W_{a+1}ᵀ W_{a+1} − W_a W_aᵀ for a = 1 … L−1]``. All are zero
         at the balanced initialisations (``"aligned"``, ``"orthogonal"``).

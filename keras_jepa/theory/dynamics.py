@@ -1,4 +1,4 @@
-"""The per-feature gradient-flow ODEs (THEORY.md §3) and their numerical solution.
+"""The per-feature gradient-flow ODEs and their solution (docs/theory.md, 'Per-feature ODEs').
 
 With the balanced aligned initialisation every feature ``i`` evolves alone; its encoder
 response ``w̄_i`` (the diagonal entry of ``W̄ = W_L ⋯ W_1``) follows
@@ -56,8 +56,8 @@ def paper_time(steps, learning_rate, depth):
     """Paper time of plain gradient descent: ``depth * learning_rate * steps``.
 
     Gradient descent at learning rate ``eta`` on all ``L`` layers of the deep linear
-    networks moves ``w̄`` ``L`` times faster than the ODEs (THEORY.md §3): one step covers
-    ``L * eta`` of paper time.
+    networks moves ``w̄`` ``L`` times faster than the ODEs (docs/theory.md, 'Per-feature
+    ODEs'): one step covers ``L * eta`` of paper time.
 
     Args:
         steps: optimizer steps (array-like, >= 0).

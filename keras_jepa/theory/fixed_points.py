@@ -1,4 +1,4 @@
-"""Where gradient flow ends: the asymptotes of the per-feature ODEs (THEORY.md §4).
+"""Where gradient flow ends: the asymptotes of the ODEs (docs/theory.md, 'Fixed points').
 
 For a feature with regression coefficient ``rho``, the deep linear JEPA encoder converges to
 ``rho**depth`` and the MAE encoder to ``rho**(depth / (depth + 1))``; the predictor (decoder)

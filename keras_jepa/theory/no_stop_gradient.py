@@ -1,9 +1,9 @@
 """The deep linear JEPA without stop-gradient: the ablation that collapses.
 
-The JEPA loss of THEORY.md §1 stops the gradient of its target, ``½ E‖V W̄ x − sg(W̄ y)‖²``.
-Letting the gradient flow through the target as well (`DeepLinearJEPA(target=
-"no_stop_gradient")`) changes the dynamics completely. This module holds that derivation and
-its numerical solution.
+The JEPA loss of docs/theory.md ('The model') stops the gradient of its target,
+``½ E‖V W̄ x − sg(W̄ y)‖²``. Letting the gradient flow through the target as well
+(`DeepLinearJEPA(target="no_stop_gradient")`) changes the dynamics completely. This module
+holds that derivation and its numerical solution.
 
 Derivation (aligned, balanced init ``W_a(0) = V(0) = eps**(1/L)``, diagonal second moments;
 per feature, drop the index ``i``). Write ``u`` for each encoder layer's entry (all ``L``
@@ -15,18 +15,19 @@ variance, which the stop-gradient dynamics never see), the per-feature loss is
     c(v)    = E (v x − y)² = σ² (v − rho)² + κ,     κ = τ² − lam·rho = τ² − lam²/σ² ≥ 0,
 
 ``κ`` being the variance of ``y`` that no linear function of ``x`` predicts. Gradient flow,
-converted to the paper time of THEORY.md §3 (``t = L · η · steps``):
+converted to the paper time of docs/theory.md, 'Per-feature ODEs' (``t = L · η · steps``):
 
     dw̄/dt = − c(v) · w̄**(3 − 2/L)
     dv/dt = (1/L) · w̄² · (lam − σ² v),        w̄(0) = eps,  v(0) = eps**(1/L).
 
 With stop-gradient the encoder equation is ``dw̄/dt = −v (σ² v − lam) w̄**(3 − 2/L)`` and
-``v = w̄**(1/L)`` at all times (balancedness), which gives THEORY.md's
-``lam w̄**(3 − 1/L) − σ² w̄³``. The only change is the factor in front: ``E[(v x − y) v x]``
-becomes ``E[(v x − y)²]``, the extra term ``E[(v x − y)(−y)] = τ² − v·lam`` being the gradient
-through the target. Because ``E[(v x − y)²] ≥ 0``, the encoder response never grows: it is
-non-increasing from any start, and nothing is ever learned. The predictor is no longer tied
-to the encoder (``v² − u²`` changes at rate ``2 w̄² (τ² − v lam)``).
+``v = w̄**(1/L)`` at all times (balancedness), which gives the JEPA ODE of docs/theory.md,
+'Per-feature ODEs', ``lam w̄**(3 − 1/L) − σ² w̄³``. The only change is the
+factor in front: ``E[(v x − y) v x]`` becomes ``E[(v x − y)²]``, the extra term
+``E[(v x − y)(−y)] = τ² − v·lam`` being the gradient through the target. Because
+``E[(v x − y)²] ≥ 0``, the encoder response never grows: it is non-increasing
+from any start, and nothing is ever learned. The predictor is no longer tied to
+the encoder (``v² − u²`` changes at rate ``2 w̄² (τ² − v lam)``).
 
 Fixed points and stability. ``dw̄/dt = 0`` needs ``w̄ = 0`` or ``c(v) = 0``; the latter needs
 ``κ = 0`` (``y`` an exact linear function of ``x``) and ``v = rho``. So for every feature with

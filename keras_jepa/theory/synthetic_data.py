@@ -1,10 +1,11 @@
-"""Synthetic two-view data with prescribed per-feature (lam, rho) (THEORY.md §7).
+"""Synthetic two-view data with prescribed per-feature (lam, rho).
 
-The deep linear dynamics depend on the data only through ``E[x xᵀ] = diag(lam / rho)`` and
-``E[y xᵀ] = diag(lam)``. These generators return samples whose *sample* second moments
-(``xᵀx / n``, ``yᵀx / n``, ``yᵀy / n``, means) equal the population ones exactly, up to
-float32 rounding, so that full-batch gradient descent on them follows the population
-gradient flow with no sampling noise:
+The deep linear dynamics (docs/theory.md, 'Data with prescribed λ and ρ') depend on the
+data only through ``E[x xᵀ] = diag(lam / rho)`` and ``E[y xᵀ] = diag(lam)``. These
+generators return samples whose *sample* second moments (``xᵀx / n``, ``yᵀx / n``,
+``yᵀy / n``, means) equal the population ones exactly, up to float32 rounding, so that
+full-batch gradient descent on them follows the population gradient flow with no
+sampling noise:
 
 - `make_two_view_data`: the static model ``x = z + ξ``, ``y = z + ξ'`` with
   ``Var z = lam`` and ``Var ξ = Var ξ' = lam (1 - rho) / rho`` (so ``rho`` is the predictable

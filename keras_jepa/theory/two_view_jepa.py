@@ -1,11 +1,11 @@
 """`TwoViewJEPA`: self-distillation on paired views ``(x, y)`` around any Keras encoder.
 
-The objective of THEORY.md §1, ``½ E‖P(f(x)) − StopGrad(f_target(y))‖²``, where the target
-encoder ``f_target`` is the online encoder itself behind a stop-gradient (the setting of the
-theory) or an exponential moving average of it. The ablation ``target="no_stop_gradient"``
-lets the gradient flow through the target too; it collapses (`no_stop_gradient.py`). It is
-the small, encoder-agnostic half of `DeepLinearJEPA`, and what the non-linear (MLP) check of
-the paper trains.
+The objective of docs/theory.md, 'The model', ``½ E‖P(f(x)) − StopGrad(f_target(y))‖²``,
+where the target encoder ``f_target`` is the online encoder itself behind a stop-gradient
+(the setting of the theory) or an exponential moving average of it. The ablation
+``target="no_stop_gradient"`` lets the gradient flow through the target too; it collapses
+(`no_stop_gradient.py`). It is the small, encoder-agnostic half of `DeepLinearJEPA`, and
+what the non-linear (MLP) check of the paper trains.
 """
 
 import keras
@@ -53,7 +53,7 @@ def half_squared_error(prediction, target):
     """``½‖prediction − target‖²`` summed over features, averaged over the batch.
 
     Summed (not averaged) over features so that the gradient is the population gradient
-    of THEORY.md §1, independent of the number of features.
+    of docs/theory.md, 'The model', independent of the number of features.
     """
     return 0.5 * ops.mean(ops.sum(ops.square(prediction - target), axis=-1))
 

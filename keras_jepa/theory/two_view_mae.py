@@ -1,7 +1,7 @@
 """`TwoViewMAE`: reconstruction of the target view ``y`` from ``x``, around any encoder.
 
-The MAE objective of THEORY.md §1, ``½ E‖D(f(x)) − y‖²``: the baseline that `TwoViewJEPA`
-is compared with, on the same paired views. It is the encoder-agnostic half of
+The MAE objective of docs/theory.md, 'The model', ``½ E‖D(f(x)) − y‖²``: the baseline that
+`TwoViewJEPA` is compared with, on the same paired views. It is the encoder-agnostic half of
 `DeepLinearMAE`.
 """
 
