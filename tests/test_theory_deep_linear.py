@@ -109,7 +109,7 @@ def test_training_preserves_balancedness_and_alignment():
         theory.train_full_batch(aligned, x, y, steps=150, learning_rate=0.05, every=150)
         w_bar = aligned.encoder_matrix()
         np.testing.assert_allclose(w_bar - np.diag(np.diag(w_bar)), 0.0, atol=1e-6)
-        # Per feature the predictor coefficient equals w̄**(1/L) (THEORY.md §2).
+        # Per feature the predictor coefficient equals w̄**(1/L) (docs/theory.md, 'Fixed points').
         np.testing.assert_allclose(
             np.diag(aligned.head_matrix()), np.diag(w_bar) ** (1 / 3), rtol=1e-4
         )

@@ -10,7 +10,7 @@ from keras_jepa import theory
 
 
 def _rate(objective, w, lam, rho, depth):
-    # Written out here from THEORY.md §3 rather than taken from the package, so that the
+    # Written out here from docs/theory.md ('Per-feature ODEs') rather than taken from the package, so that the
     # quadrature below is an independent check of the closed forms.
     growth = (3.0 if objective == "jepa" else 2.0) - 1.0 / depth
     return lam * w**growth - (lam / rho) * w**3
@@ -206,7 +206,7 @@ def test_measured_critical_time_from_simulation():
     assert np.all(np.isnan(never))
 
 
-# --- learning orders (THEORY.md §6) ---------------------------------------------------
+# --- learning orders (docs/theory.md, 'Critical times') ---------------------------------------------------
 
 
 def _stages_separated(objective, lam, rho, depth, eps):

@@ -380,7 +380,9 @@ class IJEPA(SelfSupervisedModel):
         never a wrapped or clamped gather's result; `predict` then raises
         `InvalidBatchError` naming the batch.
         """
-        batch, code = self._guarded_batch(unpack_batch(inputs))
+        batch = unpack_batch(inputs)
+        self._check_masks(batch)  # concrete values: a clear error before any clamping
+        batch, code = self._guarded_batch(batch)
         return nan_if(code, self._context_and_predictions(batch, training)[1])
 
     def _context_and_predictions(self, batch, training):

@@ -408,7 +408,9 @@ class MAE(SelfSupervisedModel):
         `inputs` is a batch as in `fit`; without masks they are drawn from the model's
         stream, so `predict(images)` returns reconstructions.
         """
-        images, visible, masked, code = self._guarded_inputs(*self._images_and_masks(inputs))
+        images, visible, masked = self._images_and_masks(inputs)
+        check_mask_partition(visible, masked, self.num_patches)  # concrete: a clear error
+        images, visible, masked, code = self._guarded_inputs(images, visible, masked)
         predicted = self.predict_patches(images, visible, masked, training=training)
         # A batch that breaks the contract (see `batch_error_messages`) gives NaN images;
         # `predict` raises `InvalidBatchError` naming it.
