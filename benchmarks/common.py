@@ -34,20 +34,50 @@ def configure_backend_threads(threads):
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+def run_worker(script, args, backend, env=None):
+    """Runs `script *args` in a fresh process with `KERAS_BACKEND=backend`; its JSON rows."""
+    worker_env = dict(os.environ, KERAS_BACKEND=backend, **(env or {}))
+    done = subprocess.run([sys.executable, script, *args], env=worker_env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"{backend} worker failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_per_backend(script, backends, extra_args, env=None):
     """Runs `script --worker` once per backend in a fresh process; returns their JSON."""
     results = []
     for backend in backends:
-        worker_env = dict(os.environ, KERAS_BACKEND=backend, **(env or {}))
-        done = subprocess.run(
-            [sys.executable, script, "--worker", *extra_args],
-            env=worker_env, capture_output=True, text=True,
-        )
-        if done.returncode != 0:
-            print(done.stderr[-4000:], file=sys.stderr)
-            raise SystemExit(f"{backend} worker failed")
-        results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
+        results.extend(run_worker(script, ["--worker", *extra_args], backend, env))
     return results
+
+
+def peak_memory_mb():
+    """The device's peak allocation on a GPU (torch, jax), else this process's peak RSS."""
+    backend = os.environ.get("KERAS_BACKEND")
+    try:
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return torch.cuda.max_memory_allocated() / 2**20
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform == "gpu":
+                return device.memory_stats()["peak_bytes_in_use"] / 2**20
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_logical_devices("GPU"):
+                return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    except Exception:  # noqa: BLE001 - fall back to the host figure
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine():

@@ -58,6 +58,27 @@ def _centered(features):
     return features - ops.mean(features, axis=0, keepdims=True), scale
 
 
+def singular_values(matrix):
+    """The singular values of a float `[N, D]` matrix (float32; order not specified).
+
+    TensorFlow's XLA has no fast SVD (about 100 ms for `[64, 192]` on a CPU, a third of
+    a whole I-JEPA step, where LAPACK takes 0.3 ms), so on TensorFlow they are the
+    square roots of the eigenvalues of the smaller Gram matrix computed in float64
+    (2.7 ms, and as exact as a float32 SVD: 4e-15 relative to the largest value). JAX
+    and torch call their SVD.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return ops.svd(matrix, compute_uv=False)
+    wide = ops.cast(matrix, "float64")
+    rows, cols = matrix.shape[-2], matrix.shape[-1]
+    if rows is not None and cols is not None and cols < rows:
+        gram = ops.matmul(ops.transpose(wide), wide)
+    else:
+        gram = ops.matmul(wide, ops.transpose(wide))
+    eigenvalues = ops.eigh(gram)[0]
+    return ops.cast(ops.sqrt(ops.maximum(eigenvalues, 0.0)), "float32")
+
+
 def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
                    tolerance=RELATIVE_TOLERANCE):
     """RankMe: the exponential of the entropy of the normalised singular values.
@@ -97,7 +118,7 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
     centered, scale = _centered(features)
     if center:
         features = centered
-    singular = ops.svd(features, compute_uv=False)
+    singular = singular_values(features)
     # The batch size from the tensor, not its static shape: a dataset's last batch
     # can make it unknown (None) inside a TensorFlow graph.
     count = ops.cast(ops.shape(features)[0], "float32")

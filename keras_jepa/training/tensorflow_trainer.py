@@ -1,4 +1,10 @@
-"""The TensorFlow train step: GradientTape, optimizer.apply, then the target update."""
+"""The TensorFlow train step: GradientTape, optimizer.apply, then the target update.
+
+`compile()` with `jit_compile` left at "auto" compiles the steps with XLA on every
+device, CPU included (Keras alone leaves XLA off on CPU): the tiny I-JEPA step is about
+1.4× faster so (benchmarks/results/ijepa_step_time.md). Under `tf.distribute` it stays
+off, as in Keras. `compile(jit_compile=False)` restores the plain `tf.function` step.
+"""
 
 import tensorflow as tf
 from keras import ops
@@ -7,6 +13,15 @@ from keras_jepa.training.base_model import SelfSupervisedModelBase
 
 
 class TensorFlowSelfSupervisedModel(SelfSupervisedModelBase):
+    def _resolve_auto_jit_compile(self):
+        if self._distribute_strategy:
+            return False
+        try:
+            from keras.src.trainers.trainer import model_supports_jit
+        except ImportError:  # a Keras without it: its own choice
+            return super()._resolve_auto_jit_compile()
+        return model_supports_jit(self)
+
     def fit(self, *args, **kwargs):
         # Under tf.distribute the optimizer, built before the first step, must be built
         # in the strategy's scope (the default strategy's scope otherwise).
