@@ -19,7 +19,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS, configure_backend_threads, limit_threads, machine, run_per_backend, write_results  # noqa: E402
+from common import BACKENDS  # noqa: E402
+from common import configure_backend_threads  # noqa: E402
+from common import limit_threads  # noqa: E402
+from common import machine  # noqa: E402
+from common import run_per_backend  # noqa: E402
+from common import write_results  # noqa: E402
 
 
 def worker(args):

@@ -24,7 +24,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS, configure_backend_threads, limit_threads, machine, run_worker, write_results  # noqa: E402
+from common import BACKENDS  # noqa: E402
+from common import configure_backend_threads  # noqa: E402
+from common import limit_threads  # noqa: E402
+from common import machine  # noqa: E402
+from common import run_worker  # noqa: E402
+from common import write_results  # noqa: E402
 from official_ijepa import official_source  # noqa: E402
 
 SHAPE = (4096, 192, 768)
@@ -43,7 +48,8 @@ def _timed(fn, sync, repeats=REPEATS):
 
 def _torch_operators(fn, forwards=5):
     import torch
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile
 
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(forwards):

@@ -36,8 +36,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS, configure_backend_threads, limit_threads, machine, peak_memory_mb, run_per_backend, run_worker, write_results  # noqa: E402
-from official_ijepa import official_source, time_official_steps  # noqa: E402
+from common import BACKENDS  # noqa: E402
+from common import configure_backend_threads  # noqa: E402
+from common import limit_threads  # noqa: E402
+from common import machine  # noqa: E402
+from common import peak_memory_mb  # noqa: E402
+from common import run_per_backend  # noqa: E402
+from common import run_worker  # noqa: E402
+from common import write_results  # noqa: E402
+from official_ijepa import official_source  # noqa: E402
+from official_ijepa import time_official_steps  # noqa: E402
 
 REFERENCE_SECONDS = (0.46, 0.49)
 CONFIGS = {

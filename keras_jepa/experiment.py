@@ -449,7 +449,8 @@ def _normalization(config):
         return bound / (1.0 + 2.0 * bound), 1.0 / (1.0 + 2.0 * bound)
     normalize = config["data"].get("normalize", True)
     if normalize == "mnist":
-        from keras_jepa.data.mnist import MNIST_MEAN, MNIST_STD
+        from keras_jepa.data.mnist import MNIST_MEAN
+        from keras_jepa.data.mnist import MNIST_STD
 
         return MNIST_MEAN, MNIST_STD
     return ("imagenet", "imagenet") if normalize else (None, None)

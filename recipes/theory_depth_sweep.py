@@ -172,7 +172,7 @@ def main():
 
     elapsed = time.time() - start
     lines = [
-        f"# Depth sweep (p = 0.5)\n",
+        "# Depth sweep (p = 0.5)\n",
         f"## Learning order against depth: λ = {np.round(LAM, 3).tolist()}, "
         f"ρ = {np.round(RHO, 3).tolist()}, ε = {EPS:g}\n",
         "| L | τ JEPA | τ MAE | JEPA learns first | MAE learns first | JEPA t* spread |",

@@ -8,6 +8,11 @@ set -u
 cd "$(dirname "$0")/.."
 backends=${KERAS_JEPA_TEST_BACKENDS:-"jax tensorflow torch"}
 failed=()
+# Lint first (pyflakes, pycodestyle, import order; configured in pyproject.toml).
+echo "=== ruff check ==="
+if ! python -m ruff check .; then
+  failed+=("ruff check")
+fi
 # Shared by the three runs (e.g. cross-backend results computed once).
 export KERAS_JEPA_TEST_CACHE=$(mktemp -d)
 trap 'rm -rf "$KERAS_JEPA_TEST_CACHE"' EXIT
@@ -23,7 +28,7 @@ for backend in $backends; do
   fi
 done
 if [ ${#failed[@]} -ne 0 ]; then
-  echo "FAILED backends: ${failed[*]}"
+  echo "FAILED: ${failed[*]}"
   exit 1
 fi
 echo "All backends passed: $backends"

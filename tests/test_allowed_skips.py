@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import pytest
-
 import skip_allowlist
 
 HERE = pathlib.Path(__file__).resolve().parent

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import random_batch
+from helpers import tiny_encoder
 from keras import ops
 
 from keras_jepa import training
@@ -16,15 +18,13 @@ from keras_jepa.data import attach_masks
 from keras_jepa.layers import TransformerBlock
 from keras_jepa.masking import MultiBlockMaskGenerator
 from keras_jepa.masking import RandomMaskGenerator
-from keras_jepa.training.step_checks import InvalidBatchError
-from keras_jepa.training.step_checks import NonFiniteLossError
 from keras_jepa.models import IJEPA
 from keras_jepa.models import MAE
 from keras_jepa.models import JEPAPredictor
 from keras_jepa.models import MAEDecoder
 from keras_jepa.models import ViTEncoder
-from helpers import random_batch
-from helpers import tiny_encoder
+from keras_jepa.training.step_checks import InvalidBatchError
+from keras_jepa.training.step_checks import NonFiniteLossError
 
 
 def _predictor(**overrides):

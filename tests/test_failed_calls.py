@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from keras_jepa.models import IJEPA
-from keras_jepa.models import JEPAPredictor
-from keras_jepa.models import MAE
 from helpers import random_batch
 from helpers import tiny_encoder
+
+from keras_jepa.models import IJEPA
+from keras_jepa.models import MAE
+from keras_jepa.models import JEPAPredictor
 
 
 def _ijepa():

@@ -6,6 +6,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from helpers import random_batch
+from helpers import tiny_encoder
+from helpers import tiny_ijepa
 
 from keras_jepa.evaluation import extract_features
 from keras_jepa.evaluation import knn_accuracy
@@ -15,13 +18,10 @@ from keras_jepa.evaluation.monitors import CollapseMonitor
 from keras_jepa.evaluation.monitors import effective_rank
 from keras_jepa.evaluation.monitors import feature_std
 from keras_jepa.models import IJEPA
-from keras_jepa.models import JEPAPredictor
 from keras_jepa.models import MAE
+from keras_jepa.models import JEPAPredictor
 from keras_jepa.training import monitors as step_monitors
 from keras_jepa.training import pair_variables
-from helpers import random_batch
-from helpers import tiny_encoder
-from helpers import tiny_ijepa
 
 IJEPA_KEYS = ("rankme", "feature_std", "feature_spread", "pred_std", "encoder_distance",
               "position_share", "blind_loss")

@@ -15,6 +15,7 @@ import pytest
 from helpers import tiny_encoder
 from keras import ops
 
+from keras_jepa import data as kdata
 from keras_jepa import training
 from keras_jepa.data import from_arrays
 from keras_jepa.data import make_pretraining_dataset
@@ -57,7 +58,7 @@ def make_epoch(epoch):
     """Epoch `epoch`'s pipeline: shuffle, crops and masks seeded by the epoch."""
     generator = MultiBlockMaskGenerator(grid_size=4, num_targets=2, seed=0)
     return make_pretraining_dataset(from_arrays(IMAGES), 8, BATCH, generator, mean=None,
-                                    std=None, seed=training.epoch_seed(5, epoch),
+                                    std=None, seed=kdata.epoch_seed(5, epoch),
                                     include_labels=False)
 
 
@@ -92,7 +93,7 @@ def train_on_pipeline(model, first_epoch, callbacks=(), **kwargs):
     # A new process seeds itself as the first did (the pipeline's random ops also
     # depend on TensorFlow's global seed), then builds only the epochs left.
     keras.utils.set_random_seed(RUN_SEED)
-    dataset, steps = training.epoch_datasets(make_epoch, EPOCHS, first_epoch)
+    dataset, steps = kdata.epoch_datasets(make_epoch, EPOCHS, first_epoch)
     assert steps == EXAMPLES // BATCH
     return model.fit(dataset, epochs=EPOCHS, steps_per_epoch=steps, verbose=0,
                      callbacks=list(callbacks), **kwargs).history
@@ -129,7 +130,7 @@ def ijepa_runs(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("killed")
     backup, path = str(folder / "backup"), str(folder / "model.keras")
-    assert training.backup_epoch(backup) == 0
+    assert kdata.backup_epoch(backup) == 0
     killed = build_ijepa(init_seed=RUN_SEED)
     with pytest.raises(Kill):
         train_on_pipeline(killed, 0, [keras.callbacks.BackupAndRestore(backup),
@@ -140,11 +141,11 @@ def ijepa_runs(tmp_path_factory):
 def test_ijepa_resumes_exactly_with_backup_and_restore(ijepa_runs):
     backup = ijepa_runs["backup"]
     assert os.path.isfile(os.path.join(backup, "latest.weights.h5"))
-    assert training.backup_epoch(backup) == 2
+    assert kdata.backup_epoch(backup) == 2
 
     # As in a new process: a fresh model with other initial weights, a fresh pipeline.
     resumed = build_ijepa(init_seed=1)
-    history = train_on_pipeline(resumed, training.backup_epoch(backup),
+    history = train_on_pipeline(resumed, kdata.backup_epoch(backup),
                                 [keras.callbacks.BackupAndRestore(backup)])
     assert len(history["loss"]) == 1  # only the epoch left
     assert resumed.total_steps == TOTAL_STEPS
@@ -205,8 +206,8 @@ def test_mae_weights_file_round_trips_the_mask_stream(tmp_path):
 
 
 def test_epoch_datasets_started_late_give_the_batches_of_those_epochs():
-    whole, steps = training.epoch_datasets(make_epoch, EPOCHS)
-    late, late_steps = training.epoch_datasets(make_epoch, EPOCHS, initial_epoch=2)
+    whole, steps = kdata.epoch_datasets(make_epoch, EPOCHS)
+    late, late_steps = kdata.epoch_datasets(make_epoch, EPOCHS, initial_epoch=2)
     assert (int(whole.cardinality()), int(late.cardinality())) == (EPOCHS * steps, steps)
     whole_batches = list(whole.as_numpy_iterator())
     for expected, got in zip(whole_batches[2 * steps:], late.as_numpy_iterator()):
@@ -218,8 +219,8 @@ def test_epoch_datasets_started_late_give_the_batches_of_those_epochs():
 
 def test_epoch_datasets_reject_bad_arguments():
     with pytest.raises(ValueError, match="`initial_epoch` \\(3\\) must be smaller"):
-        training.epoch_datasets(make_epoch, 3, initial_epoch=3)
+        kdata.epoch_datasets(make_epoch, 3, initial_epoch=3)
     with pytest.raises(ValueError, match="known length"):
-        training.epoch_datasets(lambda e: make_epoch(e).repeat(), 2)
+        kdata.epoch_datasets(lambda e: make_epoch(e).repeat(), 2)
     with pytest.raises(ValueError, match="`epochs` must be a non-negative int"):
-        training.epoch_datasets(make_epoch, 2.5)
+        kdata.epoch_datasets(make_epoch, 2.5)

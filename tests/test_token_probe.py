@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import tiny_encoder
 
 from keras_jepa.evaluation import extract_features
 from keras_jepa.evaluation import token_probe
 from keras_jepa.evaluation.token_probe import fit_pca
-from helpers import tiny_encoder
 
 
 def _separable(rng, count=48):

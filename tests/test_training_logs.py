@@ -15,11 +15,11 @@ import re
 import keras
 import pytest
 import tensorflow as tf
+from helpers import random_batch
+from helpers import tiny_encoder
 
 from keras_jepa.models import IJEPA
 from keras_jepa.models import JEPAPredictor
-from helpers import random_batch
-from helpers import tiny_encoder
 
 
 def _ijepa():

@@ -32,6 +32,9 @@ from keras_jepa.data.pipeline import IMAGENET_MEAN
 from keras_jepa.data.pipeline import IMAGENET_STD
 from keras_jepa.data.pipeline import make_eval_dataset
 from keras_jepa.data.pipeline import make_pretraining_dataset
+from keras_jepa.data.resumable_epochs import backup_epoch
+from keras_jepa.data.resumable_epochs import epoch_datasets
+from keras_jepa.data.resumable_epochs import epoch_seed
 from keras_jepa.data.sources import ImageSource
 from keras_jepa.data.sources import from_arrays
 from keras_jepa.data.tfds_source import from_tfds

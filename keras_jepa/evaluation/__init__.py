@@ -10,6 +10,12 @@ which keep the content that mean pooling erases.
 """
 
 # Probes on frozen features.
+# === Monitors and callbacks (keras_jepa/evaluation/monitors.py, callbacks.py) ===
+from keras_jepa.evaluation.callbacks import ProbeCallback
+
+# === Downstream tasks (keras_jepa/evaluation/downstream.py) ===
+from keras_jepa.evaluation.downstream import label_fraction_indices
+from keras_jepa.evaluation.downstream import run_downstream
 from keras_jepa.evaluation.features import extract_features
 from keras_jepa.evaluation.features import extract_labeled_features
 from keras_jepa.evaluation.features import select_encoder
@@ -21,17 +27,10 @@ from keras_jepa.evaluation.linear_probe import ProbeResult
 from keras_jepa.evaluation.linear_probe import build_probe
 from keras_jepa.evaluation.linear_probe import linear_probe
 from keras_jepa.evaluation.linear_probe import probe_predictions
-from keras_jepa.evaluation.token_probe import token_probe
-
-# === Monitors and callbacks (keras_jepa/evaluation/monitors.py, callbacks.py) ===
-from keras_jepa.evaluation.callbacks import ProbeCallback
 from keras_jepa.evaluation.monitors import CollapseMonitor
 from keras_jepa.evaluation.monitors import content_blind_loss
 from keras_jepa.evaluation.monitors import effective_rank
 from keras_jepa.evaluation.monitors import feature_spread
 from keras_jepa.evaluation.monitors import feature_std
 from keras_jepa.evaluation.monitors import position_share
-
-# === Downstream tasks (keras_jepa/evaluation/downstream.py) ===
-from keras_jepa.evaluation.downstream import label_fraction_indices
-from keras_jepa.evaluation.downstream import run_downstream
+from keras_jepa.evaluation.token_probe import token_probe

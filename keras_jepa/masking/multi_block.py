@@ -12,8 +12,8 @@ import numpy as np
 
 from keras_jepa.masking.base import MaskGenerator
 from keras_jepa.masking.base import check_positive_int
-from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import check_range
+from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import rng_from_seed
 
 # The default context size is this quantile of the available-region size (context

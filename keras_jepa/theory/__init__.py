@@ -21,10 +21,10 @@ from keras_jepa.theory.dynamics import response_rate
 from keras_jepa.theory.dynamics import simulate
 from keras_jepa.theory.feature_response import feature_response
 from keras_jepa.theory.fixed_points import fixed_point
+from keras_jepa.theory.full_batch import train_full_batch
 from keras_jepa.theory.no_stop_gradient import no_stop_gradient_invariant
 from keras_jepa.theory.no_stop_gradient import no_stop_gradient_rates
 from keras_jepa.theory.no_stop_gradient import simulate_no_stop_gradient
-from keras_jepa.theory.full_batch import train_full_batch
 from keras_jepa.theory.synthetic_data import estimate_lam_rho
 from keras_jepa.theory.synthetic_data import make_temporal_data
 from keras_jepa.theory.synthetic_data import make_two_view_data

@@ -60,7 +60,6 @@ from scipy import integrate
 from keras_jepa.theory import _validation
 
 
-
 def _checked_state(w, v, lam, rho, depth, target_variance):
     """The validated arguments of the per-feature system, with σ² = λ/ρ and τ² = E[y²]."""
     w = _validation.check_positive("w", w)

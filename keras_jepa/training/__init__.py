@@ -16,9 +16,6 @@ from keras_jepa.training.ema import pair_variables
 from keras_jepa.training.gradient_scope import no_gradient
 from keras_jepa.training.optimizers import ScheduledAdamW
 from keras_jepa.training.optimizers import ijepa_optimizer
-from keras_jepa.training.resumable_data import backup_epoch
-from keras_jepa.training.resumable_data import epoch_datasets
-from keras_jepa.training.resumable_data import epoch_seed
 from keras_jepa.training.schedules import CosineSchedule
 from keras_jepa.training.schedules import LinearSchedule
 from keras_jepa.training.schedules import WarmupCosineSchedule

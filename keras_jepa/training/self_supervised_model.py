@@ -22,9 +22,7 @@ _BACKEND = keras.backend.backend()
 if _BACKEND == "jax":
     from keras_jepa.training.jax_trainer import JaxSelfSupervisedModel as _Model
 elif _BACKEND == "tensorflow":
-    from keras_jepa.training.tensorflow_trainer import (
-        TensorFlowSelfSupervisedModel as _Model,
-    )
+    from keras_jepa.training.tensorflow_trainer import TensorFlowSelfSupervisedModel as _Model
 elif _BACKEND == "torch":
     from keras_jepa.training.torch_trainer import TorchSelfSupervisedModel as _Model
 else:
