@@ -3,17 +3,12 @@
 import keras
 from keras import ops
 
+from keras_jepa.models.token_predictor import TokenPredictor
 from keras_jepa.models.vit_encoder import check_token_indices
-from keras_jepa.models.config_checks import check_block_args
-from keras_jepa.models.config_checks import check_positive_ints
-from keras_jepa.models.config_checks import resolve_grid_size
-from keras_jepa.models.transformer_stack import initialized_dense
-from keras_jepa.models.transformer_stack import positions_blocks_and_norm
-from keras_jepa.models.transformer_stack import truncated_normal
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class JEPAPredictor(keras.Model):
+class JEPAPredictor(TokenPredictor):
     """Predicts the target encoder's embeddings of target blocks from context tokens.
 
     Projects the context tokens to the predictor width and adds the predictor's own
@@ -47,6 +42,8 @@ class JEPAPredictor(keras.Model):
     predictions = predictor(context_tokens, context_indices, target_indices)
     """
 
+    head_name = "output_projection"
+
     def __init__(
         self,
         num_patches=None,
@@ -61,35 +58,22 @@ class JEPAPredictor(keras.Model):
         init_std=0.02,
         **kwargs,
     ):
-        trainable = kwargs.pop("trainable", True)
-        super().__init__(**kwargs)
-        grid_size = resolve_grid_size(num_patches, grid_size)
-        check_positive_ints(
-            input_dim=input_dim, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads
+        super().__init__(
+            num_patches=num_patches,
+            input_dim=input_dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            grid_size=grid_size,
+            qkv_bias=qkv_bias,
+            layer_norm_epsilon=layer_norm_epsilon,
+            init_std=init_std,
+            **kwargs,
         )
-        check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
-        self.grid_size = grid_size
-        self.num_patches = grid_size[0] * grid_size[1]
-        self.input_dim = int(input_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = float(mlp_ratio)
-        self.qkv_bias = bool(qkv_bias)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.init_std = float(init_std)
 
-        self.input_projection = initialized_dense(
-            self.hidden_dim, self.init_std, self.dtype_policy, "input_projection"
-        )
-        self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
-        self.output_projection = initialized_dense(
-            self.input_dim, self.init_std, self.dtype_policy, "output_projection"
-        )
-        self.build()
-        # Set after the sublayers exist so that it reaches them: a `trainable=False`
-        # given to the base class (e.g. by `from_config`) would leave them trainable.
-        self.trainable = trainable
+    def head_units(self):
+        return self.input_dim
 
     @classmethod
     def for_encoder(cls, encoder, hidden_dim=384, depth=12, num_heads=None, **kwargs):
@@ -116,19 +100,6 @@ class JEPAPredictor(keras.Model):
             **kwargs,
         )
 
-    def build(self, input_shape=None):
-        self.mask_token = self.add_weight(
-            shape=(1, 1, self.hidden_dim),
-            initializer=truncated_normal(self.init_std),
-            name="mask_token",
-        )
-        self.input_projection.build((None, None, self.input_dim))
-        for block in self.blocks:
-            block.build((None, None, self.hidden_dim))
-        self.norm.build((None, None, self.hidden_dim))
-        self.output_projection.build((None, None, self.hidden_dim))
-        self.built = True
-
     def call(self, context_tokens, context_indices, target_indices):
         if len(context_tokens.shape) != 3 or context_tokens.shape[-1] != self.input_dim:
             raise ValueError(
@@ -145,34 +116,11 @@ class JEPAPredictor(keras.Model):
                 f"`context_tokens` has {num_context}."
             )
 
-        x = self.position_embedding(self.input_projection(context_tokens), context_indices)
+        x = self.embed_tokens(context_tokens, context_indices)
         # One sequence per target block: [B, Kc, H] -> [B * M, Kc, H].
         x = ops.repeat(x, num_blocks, axis=0)
         targets = ops.reshape(target_indices, (-1, num_target))
-        queries = ops.broadcast_to(
-            ops.cast(self.mask_token, x.dtype), (ops.shape(targets)[0], num_target, self.hidden_dim)
-        )
-        queries = self.position_embedding(queries, targets)
-        x = ops.concatenate([x, queries], axis=1)
-        for block in self.blocks:
-            x = block(x)
-        x = self.output_projection(self.norm(x[:, num_context:]))
+        queries = self.mask_tokens(ops.shape(targets)[0], targets, x.dtype)
+        x = self.run_blocks(ops.concatenate([x, queries], axis=1))
+        x = self.apply_head(x[:, num_context:])
         return ops.reshape(x, (-1, num_blocks, num_target, self.input_dim))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_patches": self.num_patches,
-                "input_dim": self.input_dim,
-                "hidden_dim": self.hidden_dim,
-                "depth": self.depth,
-                "num_heads": self.num_heads,
-                "mlp_ratio": self.mlp_ratio,
-                "grid_size": self.grid_size,
-                "qkv_bias": self.qkv_bias,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "init_std": self.init_std,
-            }
-        )
-        return config

@@ -11,12 +11,7 @@ import numpy as np
 from keras import ops
 
 from keras_jepa.layers import gather_tokens
-from keras_jepa.models.config_checks import check_block_args
-from keras_jepa.models.config_checks import check_positive_ints
-from keras_jepa.models.config_checks import resolve_grid_size
-from keras_jepa.models.transformer_stack import initialized_dense
-from keras_jepa.models.transformer_stack import positions_blocks_and_norm
-from keras_jepa.models.transformer_stack import truncated_normal
+from keras_jepa.models.token_predictor import TokenPredictor
 from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import is_concrete
 
@@ -74,7 +69,7 @@ def _default_heads(width, encoder_heads):
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class MAEDecoder(keras.Model):
+class MAEDecoder(TokenPredictor):
     """MAE's decoder: visible tokens + mask tokens → pixels of every patch.
 
     Projects the encoder's visible tokens to the decoder width and adds the decoder's
@@ -120,6 +115,8 @@ class MAEDecoder(keras.Model):
       Scalable Vision Learners.
     """
 
+    head_name = "head"
+
     def __init__(
         self,
         num_patches=None,
@@ -136,38 +133,24 @@ class MAEDecoder(keras.Model):
         init_std=0.02,
         **kwargs,
     ):
-        trainable = kwargs.pop("trainable", True)
-        super().__init__(**kwargs)
-        grid_size = resolve_grid_size(num_patches, grid_size)
-        check_positive_ints(
-            input_dim=input_dim, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads,
-            patch_size=patch_size, num_channels=num_channels,
+        super().__init__(
+            num_patches=num_patches,
+            input_dim=input_dim,
+            hidden_dim=hidden_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            grid_size=grid_size,
+            qkv_bias=qkv_bias,
+            layer_norm_epsilon=layer_norm_epsilon,
+            init_std=init_std,
+            head_args={"patch_size": patch_size, "num_channels": num_channels},
+            **kwargs,
         )
-        check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
-        self.grid_size = grid_size
-        self.num_patches = grid_size[0] * grid_size[1]
-        self.input_dim = int(input_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.patch_size = int(patch_size)
-        self.num_channels = int(num_channels)
-        self.mlp_ratio = float(mlp_ratio)
-        self.qkv_bias = bool(qkv_bias)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.init_std = float(init_std)
-        self.patch_dim = self.patch_size * self.patch_size * self.num_channels
+        self.patch_dim = self.head_units()
 
-        # === Layers ===
-        self.input_projection = initialized_dense(
-            self.hidden_dim, self.init_std, self.dtype_policy, "input_projection"
-        )
-        self.position_embedding, self.blocks, self.norm = positions_blocks_and_norm(self)
-        self.head = initialized_dense(self.patch_dim, self.init_std, self.dtype_policy, "head")
-        self.build()
-        # Set after the sublayers exist so that it reaches them: a `trainable=False`
-        # given to the base class (e.g. by `from_config`) would leave them trainable.
-        self.trainable = trainable
+    def head_units(self):
+        return self.patch_size * self.patch_size * self.num_channels
 
     @classmethod
     def for_encoder(cls, encoder, hidden_dim=None, depth=None, num_heads=None, **kwargs):
@@ -196,19 +179,6 @@ class MAEDecoder(keras.Model):
             **kwargs,
         )
 
-    def build(self, input_shape=None):
-        self.mask_token = self.add_weight(
-            shape=(1, 1, self.hidden_dim),
-            initializer=truncated_normal(self.init_std),
-            name="mask_token",
-        )
-        self.input_projection.build((None, None, self.input_dim))
-        for block in self.blocks:
-            block.build((None, None, self.hidden_dim))
-        self.norm.build((None, None, self.hidden_dim))
-        self.head.build((None, None, self.hidden_dim))
-        self.built = True
-
     def call(self, visible_tokens, visible_indices, masked_indices):
         if len(visible_tokens.shape) != 3 or visible_tokens.shape[-1] != self.input_dim:
             raise ValueError(
@@ -221,41 +191,15 @@ class MAEDecoder(keras.Model):
                 f"`visible_indices` has {visible_indices.shape[1]} tokens per row but "
                 f"`visible_tokens` has {visible_tokens.shape[1]}."
             )
-        x = self.position_embedding(self.input_projection(visible_tokens), visible_indices)
-        batch, num_masked = ops.shape(x)[0], masked_indices.shape[1]
-        mask_tokens = ops.broadcast_to(
-            ops.cast(self.mask_token, x.dtype), (batch, num_masked, self.hidden_dim)
-        )
-        x = ops.concatenate([x, self.position_embedding(mask_tokens, masked_indices)], axis=1)
-        for block in self.blocks:
-            x = block(x)
-        x = self.head(self.norm(x))
+        x = self.embed_tokens(visible_tokens, visible_indices)
+        mask_tokens = self.mask_tokens(ops.shape(x)[0], masked_indices, x.dtype)
+        x = self.apply_head(self.run_blocks(ops.concatenate([x, mask_tokens], axis=1)))
         # Token j of the sequence sits at grid index order[j]; argsort(order) is the
         # sequence position of each grid index.
         order = ops.concatenate(
             [ops.cast(visible_indices, "int32"), ops.cast(masked_indices, "int32")], axis=1
         )
         return gather_tokens(x, ops.cast(ops.argsort(order, axis=-1), "int32"))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_patches": self.num_patches,
-                "input_dim": self.input_dim,
-                "hidden_dim": self.hidden_dim,
-                "depth": self.depth,
-                "num_heads": self.num_heads,
-                "patch_size": self.patch_size,
-                "num_channels": self.num_channels,
-                "mlp_ratio": self.mlp_ratio,
-                "grid_size": self.grid_size,
-                "qkv_bias": self.qkv_bias,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "init_std": self.init_std,
-            }
-        )
-        return config
 
 
 def check_mask_partition(visible_indices, masked_indices, num_patches):
