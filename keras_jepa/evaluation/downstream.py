@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from keras_jepa.checks import check_seed
 from keras_jepa.evaluation.features import extract_labeled_features
 from keras_jepa.evaluation.features import select_encoder
 from keras_jepa.evaluation.input_checks import check_labels
@@ -52,7 +53,7 @@ def label_fraction_indices(labels, fraction, seed=0):
         or not 0.0 < fraction <= 1.0
     ):
         raise ValueError(f"`fraction` must be a float in (0, 1], got {fraction!r}.")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
@@ -168,7 +169,7 @@ def run_downstream(
         raise ValueError(
             f"`label_fraction` must be a float in (0, 1] or None, got {label_fraction!r}."
         )
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if image_size is None:
         image_size = network.image_size
     if crop_fraction is None:
@@ -262,9 +263,3 @@ def _check_optional_count(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"`{name}` must be a positive int or None, got {value!r}.")
     return int(value)
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be an int ≥ 0, got {seed!r}.")
-    return int(seed)

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from keras_jepa.checks import check_seed
 from keras_jepa.evaluation.input_checks import check_features
 from keras_jepa.evaluation.input_checks import check_labels
 from keras_jepa.evaluation.input_checks import check_num_classes
@@ -19,12 +20,6 @@ from keras_jepa.masking.base import check_positive_int
 
 CLASSIFIERS = ("linear", "knn")
 DEFAULT_FEW_SHOT_K = 20
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int, got {seed!r}.")
-    return int(seed)
 
 
 def few_shot_indices(labels, shots, seed, num_classes=None):
@@ -47,7 +42,7 @@ def few_shot_indices(labels, shots, seed, num_classes=None):
         num_classes = check_num_classes(num_classes)
     labels = check_labels(labels, "labels", num_classes=num_classes)
     shots = check_positive_int(shots, "shots")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     classes = np.arange(num_classes) if num_classes is not None else np.unique(labels)
     rng = np.random.default_rng(seed)
     chosen = []
@@ -105,7 +100,7 @@ def few_shot_evaluation(train_features, train_labels, test_features, test_labels
     if isinstance(seeds, numbers.Integral):
         seeds = (seeds,)
     shots = [check_positive_int(value, "shots") for value in shots]
-    seeds = [_check_seed(value) for value in seeds]
+    seeds = [check_seed(value) for value in seeds]
     if not shots or not seeds:
         raise ValueError("`shots` and `seeds` must each hold at least one value.")
 

@@ -10,12 +10,12 @@ stateless, seeded shuffle make the result a pure function of the features and `s
 
 import dataclasses
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_jepa.checks import check_seed
 from keras_jepa.evaluation.input_checks import check_features
 from keras_jepa.evaluation.input_checks import check_labels
 from keras_jepa.evaluation.input_checks import check_non_negative_number
@@ -44,12 +44,6 @@ class ProbeResult:
     train_accuracy: float
     history: dict
     model: keras.Model
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int, got {seed!r}.")
-    return int(seed)
 
 
 def _split_batch(element, name):
@@ -210,7 +204,7 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
     batch_size = check_positive_int(batch_size, "batch_size")
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     weight_decay = check_non_negative_number(weight_decay, "weight_decay")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if not isinstance(standardize, (bool, np.bool_)):
         raise ValueError(f"`standardize` must be True or False, got {standardize!r}.")
     if num_classes is not None:

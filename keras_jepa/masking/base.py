@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from keras_jepa.checks import is_int
+
 
 class MaskGenerator:
     """Base class of the mask generators: seeding, stateless sampling and config.
@@ -35,7 +37,7 @@ class MaskGenerator:
 
     def __init__(self, seed=None):
         if seed is not None:
-            seed = _check_seed_int(seed, "seed")
+            seed = _check_seed_int(seed)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
@@ -125,16 +127,10 @@ def rng_from_seed(seed):
     return np.random.default_rng(_normalize_seed(seed))
 
 
-def _check_seed_int(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 0
-    ):
+def _check_seed_int(value):
+    if not is_int(value) or value < 0:
         raise ValueError(
-            f"`{name}` must be a non-negative int or a sequence of them, "
-            f"got {value!r}."
-        )
+            f"`seed` must be a non-negative int or a sequence of them, got {value!r}.")
     return int(value)
 
 
@@ -146,8 +142,8 @@ def _normalize_seed(seed):
     if isinstance(seed, (list, tuple)):
         if not seed:
             raise ValueError("`seed` must not be an empty sequence.")
-        return [_check_seed_int(v, "seed") for v in seed]
-    return _check_seed_int(seed, "seed")
+        return [_check_seed_int(v) for v in seed]
+    return _check_seed_int(seed)
 
 
 def jepa_mask_spec(batch_size, num_context_tokens, num_targets, num_target_tokens):
