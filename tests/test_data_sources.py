@@ -232,8 +232,12 @@ def test_array_source_checks_its_inputs():
         from_arrays(np.zeros((4, 8, 8), "uint8"))
     with pytest.raises(ValueError, match=r"values in \[0, 1\].*from 2.0 to 2.0"):
         from_arrays(np.full((4, 8, 8, 1), 2.0, "float32"))
-    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"`images` must be finite, but image 0 \(of 4; 4 in all\)"):
         from_arrays(np.full((4, 8, 8, 1), np.nan, "float32"))
+    with_inf = np.full((4, 8, 8, 1), 0.5, "float32")
+    with_inf[2, 3, 3, 0] = np.inf
+    with pytest.raises(ValueError, match=r"image 2 \(of 4; 1 in all\) holds NaN or infinite"):
+        from_arrays(with_inf)
     with pytest.raises(ValueError, match="uint8 .* or float"):
         from_arrays(np.zeros((4, 8, 8, 1), "int32"))
     with pytest.raises(ValueError, match=r"`labels` must be an integer array of shape \(4,\)"):
