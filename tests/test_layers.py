@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from harness import run_config_test
 from keras import ops
 
 from keras_jepa.layers import PatchEmbedding
@@ -10,17 +11,10 @@ from keras_jepa.layers import gather_tokens
 from keras_jepa.layers import sincos_position_embedding_2d
 
 
-def roundtrip(layer):
-    config = layer.get_config()
-    clone = layer.__class__.from_config(config)
-    assert clone.get_config() == config
-    return clone
-
-
-def test_patch_embedding_config_roundtrip():
+def test_patch_embedding_config_run_config_test():
     layer = PatchEmbedding(patch_size=3, hidden_dim=10, use_bias=False,
                            kernel_initializer="zeros", name="pe")
-    clone = roundtrip(layer)
+    clone = run_config_test(layer)
     assert (clone.patch_size, clone.hidden_dim, clone.use_bias) == (3, 10, False)
 
 
@@ -70,7 +64,7 @@ def test_sincos_table_layout():
 
 def test_sincos_layer_adds_positions_at_indices(rng):
     layer = SinCosPositionEmbedding(grid_size=(2, 3), hidden_dim=8)
-    assert roundtrip(layer).grid_size == (2, 3)
+    assert run_config_test(layer).grid_size == (2, 3)
     table = sincos_position_embedding_2d((2, 3), 8)
     tokens = rng.normal(size=(2, 6, 8)).astype("float32")
     np.testing.assert_allclose(ops.convert_to_numpy(layer(tokens)), tokens + table[None], atol=1e-6)
@@ -94,7 +88,7 @@ def test_transformer_block_config_roundtrip_and_shape(rng):
     block = TransformerBlock(hidden_dim=12, num_heads=3, mlp_ratio=2.5, qkv_bias=False,
                              layer_norm_epsilon=1e-5, kernel_initializer="he_normal",
                              output_kernel_initializer="zeros")
-    clone = roundtrip(block)
+    clone = run_config_test(block)
     assert (clone.mlp_dim, clone.qkv_bias, clone.layer_norm_epsilon) == (30, False, 1e-5)
     x = rng.normal(size=(2, 5, 12)).astype("float32")
     # Zero-initialised output kernels and zero biases: the block is the identity.
