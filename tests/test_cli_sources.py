@@ -122,7 +122,9 @@ def test_invalid_batches_found_in_a_step_exit_2(npz_files, tmp_path, capsys, mon
     # inside a step (here: the pipeline's second batch made NaN) ends the same way.
     import tensorflow as tf
 
-    build = experiment.make_training_dataset
+    from keras_jepa.runner import train as run_training
+
+    build = run_training.make_training_dataset
 
     def poisoned(config, method):
         dataset, steps, generator = build(config, method)
@@ -134,7 +136,7 @@ def test_invalid_batches_found_in_a_step_exit_2(npz_files, tmp_path, capsys, mon
         nan_second = dataset.enumerate().map(nan_if_second)
         return nan_second, steps, generator
 
-    monkeypatch.setattr(experiment, "make_training_dataset", poisoned)
+    monkeypatch.setattr(run_training, "make_training_dataset", poisoned)
     code = cli.main(["train", "--method", "mae", "--data", str(npz_files / "unlabelled.npz"),
                      "--smoke", "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err.strip().splitlines()[-1]

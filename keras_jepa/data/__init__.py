@@ -37,4 +37,5 @@ from keras_jepa.data.resumable_epochs import epoch_datasets
 from keras_jepa.data.resumable_epochs import epoch_seed
 from keras_jepa.data.sources import ImageSource
 from keras_jepa.data.sources import from_arrays
+from keras_jepa.data.synthetic import synthetic_arrays
 from keras_jepa.data.tfds_source import from_tfds
