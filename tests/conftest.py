@@ -31,6 +31,25 @@ def _seeded():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _tensorflow_steps_without_xla(request, monkeypatch):
+    # On TensorFlow `compile()` picks XLA by default, on CPU too (what users get).
+    # Compiling every tiny test model with XLA would double the TensorFlow run, so
+    # tests get the plain tf.function step unless marked `xla_default` (the modules
+    # that test the default path: compilation, in-step batch checks, cross-backend
+    # equality) or unless they set `jit_compile` themselves. Subprocess runs (the CLI,
+    # the distributed steps) keep the default.
+    if keras.backend.backend() != "tensorflow" or request.node.get_closest_marker(
+            "xla_default") is not None:
+        yield
+        return
+    from keras_jepa.training.tensorflow_trainer import TensorFlowSelfSupervisedModel
+
+    monkeypatch.setattr(TensorFlowSelfSupervisedModel, "_resolve_auto_jit_compile",
+                        lambda self: False)
+    yield
+
+
 @pytest.fixture
 def backend():
     return keras.backend.backend()

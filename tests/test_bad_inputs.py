@@ -26,6 +26,9 @@ from keras_jepa.models import ViTEncoder
 from keras_jepa.training.step_checks import InvalidBatchError
 from keras_jepa.training.step_checks import NonFiniteLossError
 
+# compile()'s default step on TensorFlow is XLA: these tests run it (conftest.py).
+pytestmark = pytest.mark.xla_default
+
 
 def _predictor(**overrides):
     return JEPAPredictor(**{**dict(num_patches=16, input_dim=16, hidden_dim=8, depth=1,

@@ -8,6 +8,9 @@ from helpers import tiny_ijepa
 
 from keras_jepa.training import ijepa_optimizer
 
+# compile()'s default step on TensorFlow is XLA: these tests run it (conftest.py).
+pytestmark = pytest.mark.xla_default
+
 
 @pytest.mark.parametrize("steps", [20])
 def test_fresh_masks_every_step_compile_the_step_once(backend, steps):

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 from cross_backend_step import run_step
 
+# compile()'s default step on TensorFlow is XLA: these tests run it (conftest.py).
+pytestmark = pytest.mark.xla_default
+
 BACKENDS = ("jax", "tensorflow", "torch")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
