@@ -20,7 +20,6 @@ from keras_jepa.models.image_classifier import ImageClassifier
 from keras_jepa.models.image_classifier import copy_encoder
 from keras_jepa.models.initialization import check_init
 from keras_jepa.models.initialization import reference_initialization
-from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import LinearSchedule
 from keras_jepa.training import SelfSupervisedModel
 from keras_jepa.training import copy_weights
@@ -46,6 +45,7 @@ from keras_jepa.training.step_checks import clamp_indices
 from keras_jepa.training.step_checks import finite_or_zero
 from keras_jepa.training.step_checks import nan_if
 from keras_jepa.training.step_checks import non_finite
+from keras_jepa.training.tensor_checks import check_token_indices
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 LOSSES = ("smooth_l1", "l2")

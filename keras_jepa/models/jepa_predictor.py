@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_jepa.models.token_predictor import TokenPredictor
-from keras_jepa.models.vit_encoder import check_token_indices
+from keras_jepa.training.tensor_checks import check_token_indices
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")

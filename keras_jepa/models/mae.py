@@ -27,7 +27,6 @@ from keras_jepa.models.mae_decoder import MAEDecoder
 from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
-from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import SelfSupervisedModel
 from keras_jepa.training.monitors import effective_rank
 from keras_jepa.training.monitors import feature_spread
@@ -41,6 +40,7 @@ from keras_jepa.training.step_checks import clamp_indices
 from keras_jepa.training.step_checks import finite_or_zero
 from keras_jepa.training.step_checks import nan_if
 from keras_jepa.training.step_checks import non_finite
+from keras_jepa.training.tensor_checks import check_token_indices
 
 MASK_KEYS = ("visible_indices", "masked_indices")
 

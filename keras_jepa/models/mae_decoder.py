@@ -12,8 +12,8 @@ from keras import ops
 
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models.token_predictor import TokenPredictor
-from keras_jepa.models.vit_encoder import check_token_indices
 from keras_jepa.training import is_concrete
+from keras_jepa.training.tensor_checks import check_token_indices
 
 
 def patchify(images, patch_size):

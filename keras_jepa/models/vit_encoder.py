@@ -3,7 +3,6 @@
 import numbers
 
 import keras
-from keras import ops
 
 from keras_jepa.layers import PatchEmbedding
 from keras_jepa.layers import gather_tokens
@@ -12,7 +11,7 @@ from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
-from keras_jepa.training import is_concrete
+from keras_jepa.training.tensor_checks import check_token_indices
 
 
 def _pair(value, name):
@@ -185,30 +184,3 @@ class ViTEncoder(keras.Model):
         )
         return config
 
-
-def check_token_indices(indices, num_patches, name, rank):
-    """Validates token indices: rank, integer dtype and, when concrete, their range.
-
-    Inside a compiled step the values are symbolic and only the static checks apply;
-    pipelines built with keras_jepa's mask generators produce valid indices by
-    construction.
-    """
-    shape = tuple(indices.shape)
-    if len(shape) != rank:
-        raise ValueError(f"`{name}` must have rank {rank}, got shape {shape}.")
-    dtype = keras.backend.standardize_dtype(indices.dtype)
-    if "int" not in dtype:
-        raise ValueError(f"`{name}` must be an integer tensor, got dtype {dtype}.")
-    if shape[-1] is not None and shape[-1] > num_patches:
-        raise ValueError(
-            f"`{name}` holds {shape[-1]} tokens per row but the grid has only "
-            f"{num_patches} patches."
-        )
-    if not is_concrete(indices):
-        return
-    values = ops.convert_to_numpy(indices)
-    if values.size and (values.min() < 0 or values.max() >= num_patches):
-        raise ValueError(
-            f"`{name}` must lie in [0, {num_patches}), got values in "
-            f"[{values.min()}, {values.max()}]."
-        )
