@@ -83,7 +83,7 @@ def test_depth_one_decays_exponentially_at_the_unpredictable_variance():
 
 def test_fit_without_stop_gradient_follows_the_ode_and_collapses():
     x, y = theory.make_two_view_data(LAM, RHO, 16, seed=0)
-    model = theory.DeepLinearJEPA(dim=3, depth=DEPTH, eps=EPS, target="no_stop_gradient")
+    model = theory.DeepLinearJEPA(dim=3, depth=DEPTH, eps=EPS, target_mode="no_stop_gradient")
     steps = 300
     history = theory.train_full_batch(model, x, y, steps, LEARNING_RATE, every=50)
     t = model.paper_time(history.steps, LEARNING_RATE)
@@ -106,14 +106,14 @@ def test_fit_without_stop_gradient_follows_the_ode_and_collapses():
 
 
 def test_deep_linear_target_switch_config_and_errors():
-    model = theory.DeepLinearJEPA(dim=2, depth=3, eps=0.2, target="no_stop_gradient")
+    model = theory.DeepLinearJEPA(dim=2, depth=3, eps=0.2, target_mode="no_stop_gradient")
     config = model.get_config()
-    assert config["target"] == "no_stop_gradient"
+    assert config["target_mode"] == "no_stop_gradient"
     clone = theory.DeepLinearJEPA.from_config(config)
     assert clone.get_config() == config and clone.target_encoder is None
-    assert theory.DeepLinearJEPA(dim=2, depth=1, eps=0.2).target == "stop_gradient"
-    with pytest.raises(ValueError, match="`target` must be one of .*no_stop_gradient"):
-        theory.DeepLinearJEPA(dim=2, depth=1, eps=0.2, target="none")
+    assert theory.DeepLinearJEPA(dim=2, depth=1, eps=0.2).target_mode == "context_stop_gradient"
+    with pytest.raises(ValueError, match="`target_mode` must be one of .*no_stop_gradient"):
+        theory.DeepLinearJEPA(dim=2, depth=1, eps=0.2, target_mode="none")
     with pytest.raises(ValueError, match="`target_variance` .* must be >= lam \\* rho"):
         theory.simulate_no_stop_gradient(1.0, 0.5, 2, 0.1, [1.0], target_variance=0.1)
     with pytest.raises(ValueError, match="`t` must be"):

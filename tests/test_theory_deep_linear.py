@@ -14,7 +14,7 @@ RHO = np.array([0.5, 0.75, 1.0])
 
 @pytest.mark.parametrize(
     "objective, target, learning_rate",
-    [("jepa", "stop_gradient", 0.2), ("jepa", "ema", 0.2), ("mae", None, 0.05)],
+    [("jepa", "context_stop_gradient", 0.2), ("jepa", "ema", 0.2), ("mae", None, 0.05)],
 )
 def test_fit_follows_the_odes(objective, target, learning_rate):
     depth, eps = 2, 0.05
@@ -22,7 +22,7 @@ def test_fit_follows_the_odes(objective, target, learning_rate):
     t_star = theory.critical_time(objective, LAM, RHO, depth, eps)
     steps = int(np.ceil(3 * t_star.max() / (depth * learning_rate)))
     if objective == "jepa":
-        model = theory.DeepLinearJEPA(3, depth, eps, target=target, ema_momentum=0.8)
+        model = theory.DeepLinearJEPA(3, depth, eps, target_mode=target, momentum=0.8)
     else:
         model = theory.DeepLinearMAE(3, depth, eps)
     history = theory.train_full_batch(model, x, y, steps, learning_rate)
@@ -59,7 +59,7 @@ def test_one_step_matches_the_gradient_formulas(objective):
     x = rng.standard_normal((8, 3)).astype("float32")
     y = (x @ rng.standard_normal((3, 3)) + rng.standard_normal((8, 3))).astype("float32")
     cls = theory.DeepLinearJEPA if objective == "jepa" else theory.DeepLinearMAE
-    kwargs = {"target": "ema", "ema_momentum": 0.7} if objective == "jepa" else {}
+    kwargs = {"target_mode": "ema", "momentum": 0.7} if objective == "jepa" else {}
     model = cls(3, 3, 0.5, init="normal", seed=2, **kwargs)
     layers = [np.asarray(keras.ops.convert_to_numpy(w.kernel), np.float64).T
               for w in model.encoder.layers]
@@ -118,14 +118,14 @@ def test_training_preserves_balancedness_and_alignment():
 def test_serialization_round_trips(tmp_path):
     x, _ = theory.make_two_view_data(LAM, RHO, num_samples=16, seed=0)
     models = [
-        theory.DeepLinearJEPA(3, 4, 0.2, init="orthogonal", target="ema",
-                              ema_momentum=0.9, seed=5, name="jepa_model"),
+        theory.DeepLinearJEPA(3, 4, 0.2, init="orthogonal", target_mode="ema",
+                              momentum=0.9, seed=5, name="jepa_model"),
         theory.DeepLinearMAE(3, 2, 0.3, init="normal", seed=6, name="mae_model"),
         theory.TwoViewJEPA(
             keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, "relu")]),
             keras.layers.Dense(5),
-            target="ema",
-            ema_momentum=0.5,
+            target_mode="ema",
+            momentum=0.5,
         ),
     ]
     for model in models:
@@ -195,12 +195,12 @@ def test_models_reject_bad_input():
         for cls in (theory.DeepLinearJEPA, theory.DeepLinearMAE):
             with pytest.raises(ValueError, match=match):
                 cls(**kwargs)
-    with pytest.raises(ValueError, match="`target` must be one of"):
-        theory.DeepLinearJEPA(3, 2, 0.1, target="momentum")
-    with pytest.raises(ValueError, match="`ema_momentum` must lie in"):
-        theory.DeepLinearJEPA(3, 2, 0.1, target="ema", ema_momentum=1.0)
+    with pytest.raises(ValueError, match="`target_mode` must be one of"):
+        theory.DeepLinearJEPA(3, 2, 0.1, target_mode="momentum")
+    with pytest.raises(ValueError, match="`momentum` must lie in"):
+        theory.DeepLinearJEPA(3, 2, 0.1, target_mode="ema", momentum=1.0)
     with pytest.raises(ValueError, match="`encoder` must be built"):
-        theory.TwoViewJEPA(keras.layers.Dense(3), keras.layers.Dense(3), target="ema")
+        theory.TwoViewJEPA(keras.layers.Dense(3), keras.layers.Dense(3), target_mode="ema")
     with pytest.raises(ValueError, match="no separate target encoder"):
         theory.DeepLinearJEPA(3, 2, 0.1).encoder_matrix(target=True)
     with pytest.raises(ValueError, match="`every` must be an integer >= 1"):
@@ -209,3 +209,26 @@ def test_models_reject_bad_input():
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     with pytest.raises(ValueError, match=r"train on `\(x, y\)` pairs"):
         model.fit(np.ones((4, 3), "float32"), epochs=1, verbose=0)
+
+
+def test_the_first_release_names_still_work_and_map_to_the_shared_vocabulary():
+    """`target`/`ema_momentum` ("stop_gradient") are the old names of IJEPA's
+    `target_mode`/`momentum` ("context_stop_gradient"); old configs still load."""
+    from keras_jepa.models.ijepa import TARGET_MODES
+    from keras_jepa.theory.two_view_jepa import TARGETS
+
+    assert set(TARGETS) == set(TARGET_MODES)
+    old = theory.DeepLinearJEPA(3, 2, 0.1, target="ema", ema_momentum=0.7, seed=1)
+    new = theory.DeepLinearJEPA(3, 2, 0.1, target_mode="ema", momentum=0.7, seed=1)
+    assert (old.target_mode, old.momentum) == (new.target_mode, new.momentum) == ("ema", 0.7)
+    assert theory.DeepLinearJEPA(3, 2, 0.1, target="stop_gradient").target_mode == \
+        "context_stop_gradient"
+    config = new.get_config()
+    assert (config["target_mode"], config["momentum"]) == ("ema", 0.7)
+    assert "target" not in config and "ema_momentum" not in config
+    old_config = {k: v for k, v in config.items() if k not in ("target_mode", "momentum")}
+    old_config.update(target="stop_gradient", ema_momentum=0.5)
+    loaded = theory.DeepLinearJEPA.from_config(old_config)
+    assert (loaded.target_mode, loaded.momentum) == ("context_stop_gradient", 0.5)
+    with pytest.raises(ValueError, match="Give `target_mode` only"):
+        theory.DeepLinearJEPA(3, 2, 0.1, target_mode="ema", target="no_stop_gradient")

@@ -6,7 +6,7 @@ Distillation Networks" (NeurIPS 2024). The ODE mathematics (`fixed_point`, `crit
 `DeepLinearMAE`, and the encoder-agnostic `TwoViewJEPA` / `TwoViewMAE`) are Keras models
 trained with ``fit`` on every backend, on data with exact second moments
 (`make_two_view_data`, `make_temporal_data`). See docs/theory.md for the derivations. The
-ablation without stop-gradient (`DeepLinearJEPA(target="no_stop_gradient")`,
+ablation without stop-gradient (`DeepLinearJEPA(target_mode="no_stop_gradient")`,
 `simulate_no_stop_gradient`) collapses; its derivation is in `no_stop_gradient.py`.
 """
 

@@ -15,6 +15,7 @@ import numpy as np
 from keras_jepa.theory import _validation
 from keras_jepa.theory.dynamics import paper_time
 from keras_jepa.theory.two_view_jepa import TwoViewJEPA
+from keras_jepa.theory.two_view_jepa import resolve_target_mode
 from keras_jepa.theory.two_view_mae import TwoViewMAE
 
 INITS = ("aligned", "orthogonal", "normal")
@@ -73,13 +74,13 @@ class _DeepLinearMixin:
         """The encoder product ``W̄ = W_L ⋯ W_1`` as a ``[dim, dim]`` numpy array.
 
         Column-vector convention (embedding ``= W̄ x``). With ``target=True``, the EMA
-        target encoder's product (JEPA with ``target="ema"`` only).
+        target encoder's product (JEPA with ``target_mode="ema"`` only).
         """
         encoder = self.encoder
         if target:
             if getattr(self, "target_encoder", None) is None:
                 raise ValueError(
-                    "`target=True` needs a model built with target='ema'; this one has "
+                    "`target=True` needs a model built with target_mode='ema'; this one has "
                     "no separate target encoder."
                 )
             encoder = self.target_encoder
@@ -139,7 +140,7 @@ class DeepLinearJEPA(_DeepLinearMixin, TwoViewJEPA):
     Trained with ``fit`` on ``(x, y)`` pairs; the loss is
     ``½ mean_batch ‖V W̄ x − sg(W̄ y)‖²`` (stop-gradient target, the theory's setting) or the
     same with an EMA copy of the encoder as target. The ablation
-    ``target="no_stop_gradient"`` (``½ mean_batch ‖V W̄ x − W̄ y‖²``, gradient through both
+    ``target_mode="no_stop_gradient"`` (``½ mean_batch ‖V W̄ x − W̄ y‖²``, gradient through both
     branches) follows `simulate_no_stop_gradient` instead and collapses to ``W̄ = 0``.
 
     Args:
@@ -151,11 +152,15 @@ class DeepLinearJEPA(_DeepLinearMixin, TwoViewJEPA):
         init: ``"aligned"`` (default: ``eps**(1/L) I`` for every factor, the theory's init),
             ``"orthogonal"`` (random orthogonal factors at that scale: balanced but not
             aligned) or ``"normal"`` (Gaussian entries of std ``eps**(1/L) / sqrt(dim)``).
-        target: ``"stop_gradient"`` (default), ``"ema"``, or the ablation
-            ``"no_stop_gradient"`` (gradient also through the target branch; the responses
-            then shrink to zero, `keras_jepa.theory.simulate_no_stop_gradient`).
-        ema_momentum: momentum of the EMA target, in [0, 1).
+        target_mode: as in `keras_jepa.models.IJEPA`: ``"context_stop_gradient"``
+            (default), ``"ema"``, or the ablation ``"no_stop_gradient"`` (gradient also
+            through the target branch; the responses then shrink to zero,
+            `keras_jepa.theory.simulate_no_stop_gradient`).
+        momentum: momentum of the EMA target, in [0, 1) (default 0.99).
         seed: seed of the random inits (ignored by ``"aligned"``).
+        target, ema_momentum: the first release's names of `target_mode` (with
+            ``"stop_gradient"`` for ``"context_stop_gradient"``) and `momentum`; still
+            accepted.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -177,21 +182,24 @@ class DeepLinearJEPA(_DeepLinearMixin, TwoViewJEPA):
         depth,
         eps,
         init="aligned",
-        target="stop_gradient",
-        ema_momentum=0.99,
+        target_mode=None,
+        momentum=None,
         seed=None,
+        target=None,
+        ema_momentum=None,
         **kwargs,
     ):
         dim, depth, eps = _check_arguments(dim, depth, eps, init)
+        target_mode, momentum = resolve_target_mode(target_mode, momentum, target,
+                                                    ema_momentum)
         encoder, predictor = _build_layers(dim, depth, eps, init, seed, "jepa")
-        super().__init__(
-            encoder, predictor, target=target, ema_momentum=ema_momentum, **kwargs
-        )
+        super().__init__(encoder, predictor, target_mode=target_mode, momentum=momentum,
+                         **kwargs)
         self.dim, self.depth, self.eps, self.init, self.seed = dim, depth, eps, init, seed
 
     def get_config(self):
         config = self._deep_linear_config()
-        config.update({"target": self.target, "ema_momentum": self.ema_momentum})
+        config.update({"target_mode": self.target_mode, "momentum": self.momentum})
         return config
 
     @classmethod

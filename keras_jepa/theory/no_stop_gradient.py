@@ -2,7 +2,7 @@
 
 The JEPA loss of docs/theory.md ('The model') stops the gradient of its target,
 ``½ E‖V W̄ x − sg(W̄ y)‖²``. Letting the gradient flow through the target as well
-(`DeepLinearJEPA(target="no_stop_gradient")`) changes the dynamics completely. This module
+(`DeepLinearJEPA(target_mode="no_stop_gradient")`) changes the dynamics completely. This module
 holds that derivation and its numerical solution.
 
 Derivation (aligned, balanced init ``W_a(0) = V(0) = eps**(1/L)``, diagonal second moments;

@@ -17,7 +17,40 @@ from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
 
-TARGETS = ("stop_gradient", "ema", "no_stop_gradient")
+# The same names as `keras_jepa.models.IJEPA(target_mode=...)`: the target is the
+# online encoder with its gradient stopped, an EMA copy, or (ablation) the online
+# encoder with the gradient flowing.
+TARGETS = ("context_stop_gradient", "ema", "no_stop_gradient")
+# Names of the first release, still accepted: `target=` for `target_mode=`,
+# `ema_momentum=` for `momentum=`, and the value "stop_gradient".
+_OLD_TARGET_VALUES = {"stop_gradient": "context_stop_gradient"}
+
+
+def resolve_target_mode(target_mode, momentum, target=None, ema_momentum=None):
+    """`(target_mode, momentum)` from the current names or the first release's ones.
+
+    Raises a ValueError naming the argument for an unknown mode, a momentum outside
+    [0, 1), or an old and a new name given different values.
+    """
+    if target is not None:
+        target = _OLD_TARGET_VALUES.get(target, target)
+        if target_mode not in (None, target):
+            raise ValueError(f"Give `target_mode` only (`target` is its old name); got "
+                             f"target_mode={target_mode!r} and target={target!r}.")
+        target_mode = target
+    if ema_momentum is not None:
+        if momentum not in (None, ema_momentum):
+            raise ValueError(f"Give `momentum` only (`ema_momentum` is its old name); got "
+                             f"momentum={momentum!r} and ema_momentum={ema_momentum!r}.")
+        momentum = ema_momentum
+    target_mode = _OLD_TARGET_VALUES.get(target_mode, target_mode or TARGETS[0])
+    momentum = 0.99 if momentum is None else momentum
+    if target_mode not in TARGETS:
+        raise ValueError(f"`target_mode` must be one of {TARGETS}, got {target_mode!r}.")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or \
+            not 0.0 <= float(momentum) < 1.0:
+        raise ValueError(f"`momentum` must lie in [0, 1), got {momentum!r}.")
+    return target_mode, float(momentum)
 
 
 
@@ -69,14 +102,18 @@ class TwoViewJEPA(SelfSupervisedModel):
         encoder: a Keras model or layer mapping views ``[B, d]`` to embeddings ``[B, h]``.
             It must be built (e.g. start with `keras.Input`) when ``target="ema"``.
         predictor: a Keras layer or model mapping embeddings ``[B, h]`` to ``[B, h]``.
-        target: ``"stop_gradient"`` (default: the target is ``encoder`` itself with its
-            gradient stopped, as in the theory) or ``"ema"`` (a separate, non-trainable copy
-            updated as ``t ← m t + (1 − m) online`` after every optimizer step), or, as an
-            ablation only, ``"no_stop_gradient"`` (the target is ``encoder`` itself and the
-            gradient flows through it as well: the loss is then minimised by the collapsed
-            encoder, and the deep linear model does collapse, see
+        target_mode: as in `keras_jepa.models.IJEPA`: ``"context_stop_gradient"``
+            (default: the target is ``encoder`` itself with its gradient stopped, as in
+            the theory) or ``"ema"`` (a separate, non-trainable copy updated as
+            ``t ← m t + (1 − m) online`` after every optimizer step), or, as an ablation
+            only, ``"no_stop_gradient"`` (the target is ``encoder`` itself and the
+            gradient flows through it as well: the loss is then minimised by the
+            collapsed encoder, and the deep linear model does collapse, see
             `simulate_no_stop_gradient`).
-        ema_momentum: the momentum ``m`` of the EMA target, in [0, 1).
+        momentum: the momentum ``m`` of the EMA target, in [0, 1) (default 0.99).
+        target, ema_momentum: the first release's names of `target_mode` (with
+            ``"stop_gradient"`` for ``"context_stop_gradient"``) and `momentum`; still
+            accepted, saved configs included.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -95,27 +132,25 @@ class TwoViewJEPA(SelfSupervisedModel):
         self,
         encoder,
         predictor,
-        target="stop_gradient",
-        ema_momentum=0.99,
+        target_mode=None,
+        momentum=None,
+        target=None,
+        ema_momentum=None,
         **kwargs,
     ):
+        target_mode, momentum = resolve_target_mode(target_mode, momentum, target,
+                                                    ema_momentum)
         super().__init__(**kwargs)
-        if target not in TARGETS:
-            raise ValueError(f"`target` must be one of {TARGETS}, got {target!r}.")
-        if not 0.0 <= float(ema_momentum) < 1.0:
-            raise ValueError(
-                f"`ema_momentum` must lie in [0, 1), got {ema_momentum!r}."
-            )
         self.encoder = encoder
         self.predictor = predictor
-        self.target = target
-        self.ema_momentum = float(ema_momentum)
+        self.target_mode = target_mode
+        self.momentum = momentum
         self.target_encoder = None
         self._target_pairs = []
-        if target == "ema":
+        if target_mode == "ema":
             if not encoder.built:
                 raise ValueError(
-                    "`encoder` must be built for target='ema' (give it a `keras.Input` or "
+                    "`encoder` must be built for target_mode='ema' (give it a `keras.Input` or "
                     "call it once) so that its target copy can start from its weights."
                 )
             self.target_encoder = keras.models.clone_model(encoder)
@@ -134,12 +169,12 @@ class TwoViewJEPA(SelfSupervisedModel):
     def target_embedding(self, y):
         """The regression target ``sg(target(y))`` of a batch of target views.
 
-        With ``target="no_stop_gradient"``: ``encoder(y)``, gradient included.
+        With ``target_mode="no_stop_gradient"``: ``encoder(y)``, gradient included.
         """
-        if self.target == "no_stop_gradient":
+        if self.target_mode == "no_stop_gradient":
             return self.encoder(y, training=False)
         with no_gradient():
-            if self.target == "ema":
+            if self.target_mode == "ema":
                 embedding = self.target_encoder(y, training=False)
             else:
                 embedding = self.encoder(y, training=False)
@@ -151,8 +186,8 @@ class TwoViewJEPA(SelfSupervisedModel):
         return half_squared_error(prediction, self.target_embedding(y)), {}
 
     def update_target(self, step):
-        if self.target == "ema":
-            ema_update(self._target_pairs, self.ema_momentum)
+        if self.target_mode == "ema":
+            ema_update(self._target_pairs, self.momentum)
         return {}
 
     def get_config(self):
@@ -161,8 +196,8 @@ class TwoViewJEPA(SelfSupervisedModel):
             {
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "predictor": keras.saving.serialize_keras_object(self.predictor),
-                "target": self.target,
-                "ema_momentum": self.ema_momentum,
+                "target_mode": self.target_mode,
+                "momentum": self.momentum,
             }
         )
         return config
