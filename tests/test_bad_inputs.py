@@ -316,11 +316,11 @@ def test_encode_refuses_a_nan_image(make):
 
 
 def test_rankme_of_non_finite_features_is_nan_not_an_svd_failure():
-    from keras_jepa.training.monitors import effective_rank
+    from keras_jepa.training.monitors import effective_rank_tensor
 
     features = np.ones((4, 3), "float32")
     features[1, 2] = math.nan
-    assert math.isnan(float(ops.convert_to_numpy(effective_rank(features))))
+    assert math.isnan(float(ops.convert_to_numpy(effective_rank_tensor(features))))
 
 
 # === Mask generator against the model (issue 15, item 2) ===

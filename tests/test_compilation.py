@@ -58,7 +58,7 @@ def test_rankme_of_the_step_equals_the_svd_definition(backend):
     slow); they must equal numpy's SVD to float32 rounding on every backend."""
     from keras import ops
 
-    from keras_jepa.training.monitors import effective_rank
+    from keras_jepa.training.monitors import effective_rank_tensor
     from keras_jepa.training.monitors import singular_values
 
     rng = np.random.default_rng(1)
@@ -71,5 +71,5 @@ def test_rankme_of_the_step_equals_the_svd_definition(backend):
         centered = features - features.mean(axis=0)
         s = np.linalg.svd(centered.astype("float64"), compute_uv=False)
         p = s / (s.sum() + 1e-7) + 1e-7
-        assert float(effective_rank(features)) == pytest.approx(np.exp(-(p * np.log(p)).sum()),
-                                                                rel=1e-5)
+        assert float(effective_rank_tensor(features)) == pytest.approx(
+            np.exp(-(p * np.log(p)).sum()), rel=1e-5)

@@ -132,9 +132,9 @@ def test_relative_tolerance_follows_the_compute_dtype(rng):
     # the bfloat16 one does not.
     signal = 0.05 * rng.normal(size=(32, 2)) @ rng.normal(size=(2, 16))
     features = 10.0 + signal + 0.02 * rng.uniform(-1, 1, size=(32, 16))
-    noisy = float(monitors.effective_rank(features.astype("float32")))
-    floored = float(monitors.effective_rank(features.astype("float32"),
-                                            tolerance=monitors.relative_tolerance("bfloat16")))
-    clean = float(monitors.effective_rank(signal + 10.0))
+    noisy = float(monitors.effective_rank_tensor(features.astype("float32")))
+    floored = float(monitors.effective_rank_tensor(
+        features.astype("float32"), tolerance=monitors.relative_tolerance("bfloat16")))
+    clean = float(monitors.effective_rank_tensor(signal + 10.0))
     assert noisy > clean + 2.5
     assert abs(floored - clean) < 0.2

@@ -93,6 +93,41 @@ def test_batch_std_and_relative_distance_match_numpy(rng):
     assert got == pytest.approx(math.sqrt(diff / norm), rel=1e-4)
 
 
+def public_functions(module):
+    """The public functions defined in `module` (not those it imports)."""
+    import inspect
+
+    return {name for name, value in vars(module).items()
+            if not name.startswith("_") and inspect.isfunction(value)
+            and value.__module__ == module.__name__}
+
+
+def test_step_and_float_monitors_share_no_name(rng):
+    """The tensor monitors of the train step and the float ones of keras_jepa.evaluation
+    have distinct names: `<name>_tensor` is the tensor version of the float `<name>`."""
+    import keras_jepa.evaluation
+    from keras_jepa.evaluation import monitors as float_monitors
+
+    step_names = public_functions(step_monitors)
+    float_names = public_functions(float_monitors)
+    assert not step_names & float_names
+    for name in ("effective_rank", "feature_std", "feature_spread", "position_share",
+                 "content_blind_loss"):
+        assert name in float_names and f"{name}_tensor" in step_names
+        assert getattr(keras_jepa.evaluation, name) is getattr(float_monitors, name)
+        assert not hasattr(step_monitors, name)
+
+    features = rng.normal(size=(24, 8)).astype("float32") + 1.0
+    tokens = rng.normal(size=(4, 9, 6)).astype("float32")
+    for name, values in (("effective_rank", features), ("feature_std", features),
+                         ("feature_spread", features), ("position_share", tokens)):
+        tensor = getattr(step_monitors, f"{name}_tensor")(values)
+        assert not isinstance(tensor, float)
+        value = getattr(float_monitors, name)(values)
+        assert isinstance(value, float)
+        assert value == float(keras.ops.convert_to_numpy(tensor))
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="features"):
         effective_rank(np.zeros((2, 3, 4)))

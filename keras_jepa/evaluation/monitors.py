@@ -106,7 +106,7 @@ def effective_rank(features, center=True, dtype="float32"):
     the features (centred by default; `center=False` is the paper's exact definition).
     An `[N, D]` matrix of rank `k` with equal singular values gives `k`; a constant
     matrix gives ≈ 1; collapse shows as a value far below `D`. The same function the
-    train step logs as `rankme` (`keras_jepa.training.monitors.effective_rank`).
+    train step logs as `rankme` (`keras_jepa.training.monitors.effective_rank_tensor`).
 
     Args:
         features: `[N, D]` numpy array or tensor.
@@ -124,8 +124,8 @@ def effective_rank(features, center=True, dtype="float32"):
         model.encode(images), dtype=model.target_encoder.compute_dtype)
     """
     tolerance = _step_monitors.relative_tolerance(dtype)
-    return _to_float(_step_monitors.effective_rank(features, center=center,
-                                                   tolerance=tolerance))
+    return _to_float(_step_monitors.effective_rank_tensor(features, center=center,
+                                                          tolerance=tolerance))
 
 
 def feature_std(features):
@@ -143,7 +143,7 @@ def feature_std(features):
     Example:
     std = keras_jepa.evaluation.feature_std(model.encode(images))
     """
-    return _to_float(_step_monitors.feature_std(features))
+    return _to_float(_step_monitors.feature_std_tensor(features))
 
 
 def feature_spread(features):
@@ -162,7 +162,7 @@ def feature_spread(features):
     Example:
     spread = keras_jepa.evaluation.feature_spread(model.encode(images))
     """
-    return _to_float(_step_monitors.feature_spread(features))
+    return _to_float(_step_monitors.feature_spread_tensor(features))
 
 
 def position_share(tokens):
@@ -183,7 +183,7 @@ def position_share(tokens):
     tokens = model.encode(images, pool="none")  # [N, tokens, D], before the target norm
     share = keras_jepa.evaluation.position_share(tokens)
     """
-    return _to_float(_step_monitors.position_share(tokens))
+    return _to_float(_step_monitors.position_share_tensor(tokens))
 
 
 def content_blind_loss(tokens, target_indices, target_weights, loss="smooth_l1"):
@@ -217,8 +217,8 @@ def content_blind_loss(tokens, target_indices, target_weights, loss="smooth_l1")
         def loss(predictions, targets):
             return _regression_loss(predictions, targets, name)
 
-    return _to_float(_step_monitors.content_blind_loss(tokens, target_indices,
-                                                       target_weights, loss))
+    return _to_float(_step_monitors.content_blind_loss_tensor(tokens, target_indices,
+                                                              target_weights, loss))
 
 
 def _encoder_width(model):

@@ -29,11 +29,11 @@ from keras_jepa.training import pair_variables
 from keras_jepa.training.base_model import check_not_empty
 from keras_jepa.training.distribution import replica_mean
 from keras_jepa.training.monitors import batch_std
-from keras_jepa.training.monitors import content_blind_loss
-from keras_jepa.training.monitors import effective_rank
-from keras_jepa.training.monitors import feature_spread
-from keras_jepa.training.monitors import feature_std
-from keras_jepa.training.monitors import position_share
+from keras_jepa.training.monitors import content_blind_loss_tensor
+from keras_jepa.training.monitors import effective_rank_tensor
+from keras_jepa.training.monitors import feature_spread_tensor
+from keras_jepa.training.monitors import feature_std_tensor
+from keras_jepa.training.monitors import position_share_tensor
 from keras_jepa.training.monitors import relative_distance
 from keras_jepa.training.monitors import relative_tolerance
 from keras_jepa.training.step_checks import BATCH_ERRORS
@@ -454,13 +454,13 @@ class IJEPA(SelfSupervisedModel):
         if not self.monitors:
             return loss, logs
         return loss, {**logs,
-            "rankme": effective_rank(
+            "rankme": effective_rank_tensor(
                 features, tolerance=relative_tolerance(self.target_encoder.compute_dtype)),
-            "feature_std": feature_std(features),
-            "feature_spread": feature_spread(features),
+            "feature_std": feature_std_tensor(features),
+            "feature_spread": feature_spread_tensor(features),
             "pred_std": batch_std(predictions),
-            "position_share": position_share(tokens),
-            "blind_loss": content_blind_loss(
+            "position_share": position_share_tensor(tokens),
+            "blind_loss": content_blind_loss_tensor(
                 tokens, batch["target_indices"], weights,
                 lambda p, t: regression_loss(p, t, self.loss_name), targets=targets),
         }

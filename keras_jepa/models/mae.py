@@ -28,9 +28,9 @@ from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
 from keras_jepa.training import SelfSupervisedModel
-from keras_jepa.training.monitors import effective_rank
-from keras_jepa.training.monitors import feature_spread
-from keras_jepa.training.monitors import feature_std
+from keras_jepa.training.monitors import effective_rank_tensor
+from keras_jepa.training.monitors import feature_spread_tensor
+from keras_jepa.training.monitors import feature_std_tensor
 from keras_jepa.training.monitors import relative_tolerance
 from keras_jepa.training.step_checks import BATCH_ERRORS
 from keras_jepa.training.step_checks import any_outside
@@ -369,9 +369,9 @@ class MAE(SelfSupervisedModel):
         loss = nan_if(code, self.reconstruction_loss(images, predicted, masked))
         tolerance = relative_tolerance(self.encoder.compute_dtype)
         return loss, {BATCH_ERRORS: code,
-                      "rankme": effective_rank(features, tolerance=tolerance),
-                      "feature_std": feature_std(features),
-                      "feature_spread": feature_spread(features)}
+                      "rankme": effective_rank_tensor(features, tolerance=tolerance),
+                      "feature_std": feature_std_tensor(features),
+                      "feature_spread": feature_spread_tensor(features)}
 
     # === Reconstructions ===
 

@@ -4,6 +4,12 @@ Each function takes tensors, stops their gradient and returns a float32 scalar t
 so a model's `compute_ssl_loss` / `update_target` can put it in its step logs on every
 backend. The user-facing side (rules of thumb, the `CollapseMonitor` callback, float
 versions for numpy input) is `keras_jepa.evaluation.monitors`.
+
+Names: a monitor that `keras_jepa.evaluation` also offers as a Python float is called
+here by the same name with `_tensor` appended (`effective_rank_tensor`,
+`feature_std_tensor`, `feature_spread_tensor`, `position_share_tensor`,
+`content_blind_loss_tensor`): `keras_jepa.evaluation.feature_std(x)` is
+`float(feature_std_tensor(x))`. The two modules share no public name.
 """
 
 import keras
@@ -34,7 +40,7 @@ def relative_tolerance(dtype):
 
     Example:
     tolerance = relative_tolerance(model.target_encoder.compute_dtype)
-    rank = effective_rank(features, tolerance=tolerance)
+    rank = effective_rank_tensor(features, tolerance=tolerance)
     """
     name = keras.backend.standardize_dtype(dtype)
     return max(RELATIVE_TOLERANCE, _ROUNDING_TOLERANCE.get(name, 0.0))
@@ -79,8 +85,8 @@ def singular_values(matrix):
     return ops.cast(ops.sqrt(ops.maximum(eigenvalues, 0.0)), "float32")
 
 
-def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
-                   tolerance=RELATIVE_TOLERANCE):
+def effective_rank_tensor(features, center=True, epsilon=RANKME_EPSILON,
+                          tolerance=RELATIVE_TOLERANCE):
     """RankMe: the exponential of the entropy of the normalised singular values.
 
     `p_k = σ_k / Σ_j σ_j + ε`, `RankMe = exp(−Σ_k p_k log p_k)` (Garrido et al., 2023).
@@ -108,7 +114,7 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
         or an infinity.
 
     Example:
-    rank = keras_jepa.training.monitors.effective_rank(keras.ops.ones((8, 4)))  # ≈ 1
+    rank = keras_jepa.training.monitors.effective_rank_tensor(keras.ops.ones((8, 4)))  # ≈ 1
     """
     features = _float_matrix(features, "features")
     # NaN for features holding a NaN or an inf (a diverged step), without handing
@@ -129,13 +135,13 @@ def effective_rank(features, center=True, epsilon=RANKME_EPSILON,
     return ops.where(finite, rank, ops.full_like(rank, float("nan")))
 
 
-def feature_std(features):
+def feature_std_tensor(features):
     """Mean over dimensions of the per-dimension std of centred, L2-normalised features.
 
     The SimSiam collapse indicator, on features from which the batch mean is removed
-    first (see `effective_rank` for why): ≈ `1/sqrt(D)` for features spread evenly
-    over `D` dimensions, → 0 when every sample maps to the same point (variation below
-    `1e-5` of the features' RMS norm counts as none).
+    first (see `effective_rank_tensor` for why): ≈ `1/sqrt(D)` for features spread
+    evenly over `D` dimensions, → 0 when every sample maps to the same point (variation
+    below `1e-5` of the features' RMS norm counts as none).
 
     Args:
         features: `[N, D]` tensor or array.
@@ -144,7 +150,7 @@ def feature_std(features):
         A float32 scalar tensor in `[0, 1/sqrt(D)]`.
 
     Example:
-    std = keras_jepa.training.monitors.feature_std(features)  # ≈ 1/sqrt(D) if healthy
+    std = keras_jepa.training.monitors.feature_std_tensor(features)  # ≈ 1/sqrt(D) if healthy
     """
     features = _float_matrix(features, "features")
     centered, scale = _centered(features)
@@ -154,17 +160,18 @@ def feature_std(features):
     return ops.mean(ops.std(normalized, axis=0))
 
 
-def feature_spread(features):
+def feature_spread_tensor(features):
     """How much the features differ between samples, relative to their size.
 
     `sqrt(mean_d Var_batch(f_d)) / sqrt(mean(f²))`: the between-sample standard
-    deviation over the RMS feature value. Unlike `effective_rank` and `feature_std`,
-    which look at the *shape* of the variation and ignore its scale, it falls when
-    every sample moves towards one point while a shared component (for mean-pooled ViT
-    tokens, the pooled positions) stays: the collapse of a JEPA trained without
-    stop-gradient, whose targets become predictable because they stop depending on the
-    image. Its level depends on the architecture (≈ 0.004 for a random-init micro ViT
-    on the digits), so read it relative to its value at the start of training.
+    deviation over the RMS feature value. Unlike `effective_rank_tensor` and
+    `feature_std_tensor`, which look at the *shape* of the variation and ignore its
+    scale, it falls when every sample moves towards one point while a shared component
+    (for mean-pooled ViT tokens, the pooled positions) stays: the collapse of a JEPA
+    trained without stop-gradient, whose targets become predictable because they stop
+    depending on the image. Its level depends on the architecture (≈ 0.004 for a
+    random-init micro ViT on the digits), so read it relative to its value at the start
+    of training.
     """
     features = _float_matrix(features, "features")
     variance = ops.mean(ops.var(features, axis=0))
@@ -217,7 +224,7 @@ def _float_tokens(tokens, name):
     return _float_tensor(tokens, name, 3, "token embeddings [batch, num_tokens, dim]")
 
 
-def position_share(tokens):
+def position_share_tensor(tokens):
     """Share of the tokens' variance that their position explains.
 
     `Σ_n B·‖μ_n − μ‖² / Σ_{b,n} ‖t_{b,n} − μ‖²`, with `μ_n` the batch mean of the tokens
@@ -232,7 +239,7 @@ def position_share(tokens):
     small images with small patches the fixed sin-cos positions dominate the patch
     content (0.999 at init, and still after training, for the micro ViT on the 16-px
     digits, patch 2), and a predictor can then reach a low loss from the target
-    positions alone; see `content_blind_loss`.
+    positions alone; see `content_blind_loss_tensor`.
 
     Args:
         tokens: `[B, N, D]` tensor or array (all N positions of each image).
@@ -242,7 +249,7 @@ def position_share(tokens):
         reads 1 (no within-position variation can be seen).
 
     Example:
-    share = keras_jepa.training.monitors.position_share(tokens)  # tokens [B, N, D]
+    share = keras_jepa.training.monitors.position_share_tensor(tokens)  # tokens [B, N, D]
     """
     tokens = _float_tokens(tokens, "tokens")
     position_mean = ops.mean(tokens, axis=0)  # [N, D]
@@ -253,7 +260,7 @@ def position_share(tokens):
     return between / ops.maximum(between + within, 1e-30)
 
 
-def content_blind_loss(tokens, target_indices, target_weights, loss, targets=None):
+def content_blind_loss_tensor(tokens, target_indices, target_weights, loss, targets=None):
     """The loss of a predictor that outputs each position's batch-mean target.
 
     The content-blind baseline of I-JEPA: predict, for a target token at position `n`,
@@ -283,7 +290,7 @@ def content_blind_loss(tokens, target_indices, target_weights, loss, targets=Non
 
     Example:
     per_element = functools.partial(keras_jepa.models.ijepa.regression_loss, loss="l2")
-    blind = content_blind_loss(tokens, target_indices, target_weights, per_element)
+    blind = content_blind_loss_tensor(tokens, target_indices, target_weights, per_element)
     """
     tokens = _float_tokens(tokens, "tokens")
     if not callable(loss):
