@@ -18,6 +18,8 @@ from keras_jepa.plotting import plot_mask_overlays
 from keras_jepa.plotting import plot_prediction_error_maps
 from keras_jepa.plotting import plot_probe_curves
 from keras_jepa.plotting import prediction_error_map
+from keras_jepa.plotting.training_figures import mask_overlay_figure
+from keras_jepa.plotting.training_figures import save_mask_overlays
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,25 @@ def test_mask_overlays_for_any_generator(tmp_path, images, generator):
     assert _png_written(path)
     (legend,) = figure.legends
     assert len(legend.get_texts()) == 1 + generator.num_targets
+
+
+def test_training_mask_figure_is_the_evaluation_one(tmp_path, images):
+    """training_figures' mask figure (the runner's masks.png) delegates to
+    plot_mask_overlays: the same panels, with the generator's masks of `seed`."""
+    generator = MultiBlockMaskGenerator(4, num_targets=2, target_scale=(0.1, 0.2), seed=0)
+    path = tmp_path / "masks.png"
+    assert save_mask_overlays(images, generator, path, seed=3) == path
+    assert _png_written(path)
+    figure = mask_overlay_figure(images, generator, seed=3)
+    reference = plot_mask_overlays(images, generator.sample(2, seed=3), generator.grid_size)
+    assert len(figure.axes) == len(reference.axes) == 2
+    for ax, expected in zip(figure.axes, reference.axes):
+        np.testing.assert_array_equal(ax.images[0].get_array(),
+                                      expected.images[0].get_array())
+    (legend,) = figure.legends
+    assert len(legend.get_texts()) == 1 + generator.num_targets
+    with pytest.raises(ValueError, match="grid_size"):
+        mask_overlay_figure(images[:, :6], generator)
 
 
 def test_mask_overlays_reject_bad_input(images):

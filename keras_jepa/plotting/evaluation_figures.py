@@ -23,7 +23,7 @@ from keras_jepa.models.ijepa import regression_loss
 from keras_jepa.plotting.training_figures import _CONTEXT_COLOR
 from keras_jepa.plotting.training_figures import _TARGET_COLORS
 from keras_jepa.plotting.training_figures import _grey_rgb
-from keras_jepa.plotting.training_figures import mask_overlay
+from keras_jepa.plotting.training_figures import draw_mask_overlays
 
 
 def plot_probe_curves(curves, baselines=None, xlabel="epoch",
@@ -41,7 +41,8 @@ def plot_probe_curves(curves, baselines=None, xlabel="epoch",
         path: optional PNG path to write (folders are created).
 
     Returns:
-        A `matplotlib.figure.Figure`.
+        A `matplotlib.figure.Figure` with one axes: a line per method, a dashed line
+        per baseline.
 
     Example:
     figure = keras_jepa.plotting.evaluation_figures.plot_probe_curves(
@@ -116,7 +117,7 @@ def plot_mask_overlays(images, masks, grid_size, title=None, panel_size=1.5,
         path: optional PNG path to write (folders are created).
 
     Returns:
-        A `matplotlib.figure.Figure`.
+        A `matplotlib.figure.Figure`: a panel per image, a legend of the colours below.
 
     Example:
     generator = keras_jepa.masking.RasterizedMaskGenerator(grid_size=8, seed=0)
@@ -129,10 +130,8 @@ def plot_mask_overlays(images, masks, grid_size, title=None, panel_size=1.5,
     count = len(images)
     figure = Figure(figsize=(panel_size * count, panel_size + 0.7))
     axes = figure.subplots(1, count, squeeze=False)[0]
-    for i, ax in enumerate(axes):
-        ax.imshow(mask_overlay(images[i], masks["context_indices"][i],
-                               masks["target_indices"][i], masks["target_weights"][i],
-                               grid_size, patch_size), interpolation="nearest")
+    draw_mask_overlays(axes, images, masks, grid_size, patch_size)
+    for ax in axes:
         ax.set_axis_off()
     num_blocks = masks["target_indices"].shape[1]
     handles = [Patch(color=_CONTEXT_COLOR, label="context")] + [
@@ -218,7 +217,7 @@ def plot_prediction_error_maps(model, images, masks, title=None, panel_size=1.5,
         path: optional PNG path to write (folders are created).
 
     Returns:
-        A `matplotlib.figure.Figure`.
+        A `matplotlib.figure.Figure` with two rows (masks; errors, with a colour bar).
 
     Example:
     generator = keras_jepa.masking.MultiBlockMaskGenerator(grid_size=8, seed=0)
@@ -236,11 +235,8 @@ def plot_prediction_error_maps(model, images, masks, title=None, panel_size=1.5,
     colormap = _colormap_with_blank(cmap)
     figure = Figure(figsize=(panel_size * count + 1.0, 2 * panel_size + 0.5))
     axes = figure.subplots(2, count, squeeze=False)
+    draw_mask_overlays(axes[0], images, masks, grid_size, patch_size)
     for i in range(count):
-        axes[0, i].imshow(mask_overlay(images[i], masks["context_indices"][i],
-                                       masks["target_indices"][i],
-                                       masks["target_weights"][i], grid_size,
-                                       patch_size), interpolation="nearest")
         shown = axes[1, i].imshow(np.ma.masked_invalid(errors[i]), cmap=colormap,
                                   vmin=low, vmax=high, interpolation="nearest")
         for ax in axes[:, i]:
@@ -313,7 +309,7 @@ def plot_feature_pca(model_or_encoder, images, title=None, panel_size=1.5, path=
         path: optional PNG path to write (folders are created).
 
     Returns:
-        A `matplotlib.figure.Figure`.
+        A `matplotlib.figure.Figure` with two rows (images; their patches' colours).
 
     Example:
     figure = keras_jepa.plotting.evaluation_figures.plot_feature_pca(

@@ -112,13 +112,41 @@ def mask_overlay(image, context_indices, target_indices, target_weights, grid_si
     return rgb
 
 
+def draw_mask_overlays(axes, images, masks, grid_size, patch_size, alpha=0.55):
+    """Draws each image, its context and target blocks tinted, on the matching axes.
+
+    The one place that draws mask overlays: `plot_mask_overlays` (and through it
+    `mask_overlay_figure`) and `plot_prediction_error_maps` call it. Image `i` is drawn
+    (`mask_overlay`) on `axes[i]`; the axes' ticks and frames are left to the caller.
+
+    Args:
+        axes: one matplotlib axes per image.
+        images: `[B, H, W, C]`.
+        masks: dict with `context_indices` `int [B, Kc]`, `target_indices`
+            `int [B, M, Kt]` and `target_weights` `[B, M, Kt]`.
+        grid_size: `(rows, cols)` or int.
+        patch_size: patch side in pixels.
+        alpha: tint strength.
+
+    Returns:
+        The list of the `AxesImage`s drawn.
+    """
+    return [ax.imshow(mask_overlay(images[i], masks["context_indices"][i],
+                                   masks["target_indices"][i], masks["target_weights"][i],
+                                   grid_size, patch_size, alpha), interpolation="nearest")
+            for i, ax in enumerate(axes)]
+
+
 def mask_overlay_figure(images, generator, seed=0, panel_size=1.5):
     """Example multi-block masks (blue: context; colours: target blocks) over images.
 
+    The masks `generator.sample(len(images), seed)` drawn by
+    `keras_jepa.plotting.plot_mask_overlays`, with a title that names the colours.
+
     Args:
-        images: `[N, H, W, C]`.
-        generator: a `MultiBlockMaskGenerator` (its `grid_size`; the patch size is
-            the image height over the grid's rows).
+        images: `[N, H, W, C]` (C = 1 or 3).
+        generator: a `MultiBlockMaskGenerator` (or another I-JEPA mask generator)
+            whose `grid_size` splits the images into square patches.
         seed: seed of `generator.sample` (stateless: training's stream is untouched).
         panel_size: inches per panel.
 
@@ -129,32 +157,18 @@ def mask_overlay_figure(images, generator, seed=0, panel_size=1.5):
     generator = keras_jepa.masking.MultiBlockMaskGenerator(grid_size=8, seed=0)
     figure = keras_jepa.plotting.training_figures.mask_overlay_figure(images[:8], generator)
     """
-    plt = _pyplot()
+    # Imported here: evaluation_figures imports this module.
+    from keras_jepa.plotting.evaluation_figures import plot_mask_overlays
+
     images = np.asarray(images)
-    rows = tuple(generator.grid_size)[0]
-    if images.shape[1] % rows:
-        raise ValueError(f"`images` height ({images.shape[1]}) is not a multiple of the "
-                         f"generator's grid rows ({rows}).")
-    patch_size = images.shape[1] // rows
-    masks = generator.sample(len(images), seed)
-    fig, axes = plt.subplots(1, len(images), figsize=(panel_size * len(images), panel_size + 0.4),
-                             squeeze=False)
-    for i, ax in enumerate(axes[0]):
-        ax.imshow(mask_overlay(images[i], masks["context_indices"][i],
-                               masks["target_indices"][i], masks["target_weights"][i],
-                               generator.grid_size, patch_size), interpolation="nearest")
-        ax.set_axis_off()
-    fig.suptitle("I-JEPA masks: context (blue), target blocks (colours)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return plot_mask_overlays(images, generator.sample(len(images), seed), generator.grid_size,
+                              title="I-JEPA masks: context (blue), target blocks (colours)",
+                              panel_size=panel_size)
 
 
 def save_mask_overlays(images, generator, path, seed=0):
     """Writes `mask_overlay_figure(images, generator, seed)` to `path`; returns `path`."""
-    plt = _pyplot()
-    fig = mask_overlay_figure(images, generator, seed)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    mask_overlay_figure(images, generator, seed).savefig(path, dpi=120)
     return path
 
 
