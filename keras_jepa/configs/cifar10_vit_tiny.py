@@ -18,44 +18,23 @@ digits quickstart's grid). I-JEPA: predictor 96 wide / 6 deep, reference multi-b
 MAE: decoder 96 wide / 4 deep, mask ratio 0.75. AdamW with the reference's schedules.
 """
 
+from keras_jepa.configs._shared import smoke_variant
+from keras_jepa.configs._shared import tfds_data
+from keras_jepa.configs._shared import vit_config
+
 
 def get_config(smoke=False):
-    config = {
-        "name": "cifar10_vit_tiny",
-        "data": {
-            "source": "tfds",
-            "name": "cifar10",
-            "splits": {"train": "train", "test": "test"},
-            "data_dir": None,
-            "image_size": 32,
-            "num_channels": 3,
-            "crop_scale": (0.3, 1.0),
-            "normalize": True,
-        },
-        "encoder": {"preset": "tiny", "patch_size": 4},
-        "predictor": {"hidden_dim": 96, "depth": 6},
-        "decoder": {"hidden_dim": 96, "depth": 4},
-        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
-        "ijepa": {"momentum": 0.996},
-        "batch_size": 256,
-        "epochs": 300,
-        "steps_per_epoch": None,
-        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
-                      "final_learning_rate": 1e-6, "weight_decay": (0.04, 0.4),
-                      "warmup_epochs": 40},
-        "eval": {"probe_train_examples": 10000, "probe_test_examples": 10000},
-        "distribution": None,
-        "seed": 0,
-    }
+    config = vit_config(
+        "cifar10_vit_tiny",
+        tfds_data("cifar10", "test", 32),
+        encoder={"preset": "tiny", "patch_size": 4},
+        predictor={"hidden_dim": 96, "depth": 6},
+        decoder={"hidden_dim": 96, "depth": 4},
+        ijepa={"momentum": 0.996},
+        batch_size=256,
+        probe_train_examples=10000,
+    )
     if smoke:
-        # Wiring, not results: synthetic images (no data needed), 1-deep nets, 3 steps.
-        config["data"] = {"source": "synthetic", "image_size": 32, "num_channels": 3,
-                          "num_examples": 256, "num_test_examples": 128, "num_classes": 4,
-                          "crop_scale": (0.3, 1.0), "normalize": True}
-        config["encoder"].update(depth=1)
-        config["predictor"].update(depth=1)
-        config["decoder"].update(depth=1)
-        config.update(batch_size=32, epochs=1, steps_per_epoch=3)
-        del config["optimizer"]["warmup_epochs"]  # ijepa_optimizer's default share
-        config["eval"] = {"probe_train_examples": None, "probe_test_examples": None}
+        # Synthetic 32 px images, the same widths 1 deep, 3 steps.
+        smoke_variant(config, image_size=32)
     return config

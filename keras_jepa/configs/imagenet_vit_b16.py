@@ -22,47 +22,14 @@ EMA 0.996 → 1.0. MAE: decoder 384 wide / 4 deep, mask ratio 0.75. AdamW: LR 2e
 (40 warm-up epochs) → 1e-6 cosine, weight decay 0.04 → 0.4 (the reference's schedule).
 """
 
+from keras_jepa.configs._shared import imagenet_config
+
 
 def get_config(smoke=False):
-    config = {
-        "name": "imagenet_vit_b16",
-        "data": {
-            "source": "tfds",
-            "name": "imagenet2012",
-            "splits": {"train": "train", "test": "validation"},
-            "data_dir": None,
-            "image_size": 224,
-            "num_channels": 3,
-            "crop_scale": (0.3, 1.0),
-            "crop_fraction": 0.875,
-            "min_image_size": 1,
-            "normalize": True,
-        },
-        "encoder": {"preset": "base", "patch_size": 16},
-        "predictor": {"hidden_dim": 384, "depth": 6},
-        "decoder": {"hidden_dim": 384, "depth": 4},
-        "masks": {"ijepa": {}, "mae": {"mask_ratio": 0.75}},
-        "ijepa": {"momentum": 0.996, "final_momentum": 1.0},
-        "batch_size": 2048,
-        "epochs": 300,
-        "steps_per_epoch": None,
-        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
-                      "final_learning_rate": 1e-6, "weight_decay": (0.04, 0.4),
-                      "warmup_epochs": 40},
-        "eval": {"probe_train_examples": 25000, "probe_test_examples": 10000},
-        "distribution": "data_parallel",
-        "seed": 0,
-    }
-    if smoke:
-        # Wiring, not results: synthetic images, a 64-wide 1-deep ViT, 3 steps.
-        config["data"] = {"source": "synthetic", "image_size": 32, "num_channels": 3,
-                          "num_examples": 256, "num_test_examples": 128, "num_classes": 4,
-                          "crop_scale": (0.3, 1.0), "normalize": True}
-        config["encoder"] = {"preset": "base", "patch_size": 4, "hidden_dim": 64,
-                             "depth": 1, "num_heads": 4}
-        config["predictor"] = {"hidden_dim": 32, "depth": 1}
-        config["decoder"] = {"hidden_dim": 32, "depth": 1}
-        config.update(batch_size=32, epochs=1, steps_per_epoch=3)
-        del config["optimizer"]["warmup_epochs"]  # ijepa_optimizer's default share
-        config["eval"] = {"probe_train_examples": None, "probe_test_examples": None}
-    return config
+    # Smoke: synthetic 32 px images, a 64-wide 1-deep ViT with patch 4, 3 steps.
+    return imagenet_config(
+        "imagenet_vit_b16", "base", 16,
+        predictor={"hidden_dim": 384, "depth": 6},
+        decoder={"hidden_dim": 384, "depth": 4},
+        smoke=smoke, smoke_image_size=32, smoke_patch_size=4,
+    )

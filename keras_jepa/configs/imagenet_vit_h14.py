@@ -22,51 +22,17 @@ default), mask ratio 0.75. AdamW: LR 2e-4 → 1e-3 (40 warm-up epochs) → 1e-6,
 0.04 → 0.4.
 """
 
+from keras_jepa.configs._shared import imagenet_config
+
 
 def get_config(smoke=False):
-    config = {
-        "name": "imagenet_vit_h14",
-        "data": {
-            "source": "tfds",
-            "name": "imagenet2012",
-            "splits": {"train": "train", "test": "validation"},
-            "data_dir": None,
-            "image_size": 224,
-            "num_channels": 3,
-            "crop_scale": (0.3, 1.0),
-            "crop_fraction": 0.875,
-            "min_image_size": 1,
-            "normalize": True,
-        },
-        "encoder": {"preset": "huge", "patch_size": 14},
-        "predictor": {"hidden_dim": 384, "depth": 12},
-        "decoder": {"hidden_dim": 512, "depth": 8},
-        "masks": {"ijepa": {"num_targets": 4, "target_scale": (0.15, 0.2),
-                            "target_aspect_ratio": (0.75, 1.5),
-                            "context_scale": (0.85, 1.0)},
-                  "mae": {"mask_ratio": 0.75}},
-        "ijepa": {"momentum": 0.996, "final_momentum": 1.0},
-        "batch_size": 2048,
-        "epochs": 300,
-        "steps_per_epoch": None,
-        "optimizer": {"peak_learning_rate": 1e-3, "start_learning_rate": 2e-4,
-                      "final_learning_rate": 1e-6, "weight_decay": (0.04, 0.4),
-                      "warmup_epochs": 40},
-        "eval": {"probe_train_examples": 25000, "probe_test_examples": 10000},
-        "distribution": "data_parallel",
-        "seed": 0,
-    }
-    if smoke:
-        # Wiring, not results: synthetic images, patch 14 kept; 56 px gives a 4×4 grid,
-        # the smallest that still fits multi-block masks; a 64-wide 1-deep ViT, 3 steps.
-        config["data"] = {"source": "synthetic", "image_size": 56, "num_channels": 3,
-                          "num_examples": 256, "num_test_examples": 128, "num_classes": 4,
-                          "crop_scale": (0.3, 1.0), "normalize": True}
-        config["encoder"] = {"preset": "huge", "patch_size": 14, "hidden_dim": 64,
-                             "depth": 1, "num_heads": 4}
-        config["predictor"] = {"hidden_dim": 32, "depth": 1}
-        config["decoder"] = {"hidden_dim": 32, "depth": 1}
-        config.update(batch_size=32, epochs=1, steps_per_epoch=3)
-        del config["optimizer"]["warmup_epochs"]  # ijepa_optimizer's default share
-        config["eval"] = {"probe_train_examples": None, "probe_test_examples": None}
-    return config
+    # Smoke: synthetic images, patch 14 kept; 56 px gives a 4×4 grid, the smallest that
+    # still fits multi-block masks; a 64-wide 1-deep ViT, 3 steps.
+    return imagenet_config(
+        "imagenet_vit_h14", "huge", 14,
+        predictor={"hidden_dim": 384, "depth": 12},
+        decoder={"hidden_dim": 512, "depth": 8},
+        ijepa_masks={"num_targets": 4, "target_scale": (0.15, 0.2),
+                     "target_aspect_ratio": (0.75, 1.5), "context_scale": (0.85, 1.0)},
+        smoke=smoke, smoke_image_size=56,
+    )
