@@ -30,8 +30,21 @@ def _progress(step, start, length):
     return ops.clip((step - start) / max(float(length), 1.0), 0.0, 1.0)
 
 
+class _RampSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """From `start` at step 0 to `end` at `total_steps`, then constant; `__call__` is the shape."""
+
+    def __init__(self, start, end, total_steps):
+        _check_steps(total_steps)
+        self.start = float(start)
+        self.end = float(end)
+        self.total_steps = int(total_steps)
+
+    def get_config(self):
+        return {"start": self.start, "end": self.end, "total_steps": self.total_steps}
+
+
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class LinearSchedule(keras.optimizers.schedules.LearningRateSchedule):
+class LinearSchedule(_RampSchedule):
     """Linear ramp from `start` to `end` over `total_steps`, then constant.
 
     I-JEPA's EMA momentum follows this schedule, 0.996 → 1.0 over the whole run.
@@ -46,22 +59,13 @@ class LinearSchedule(keras.optimizers.schedules.LearningRateSchedule):
     schedule(50)  # 0.998
     """
 
-    def __init__(self, start, end, total_steps):
-        _check_steps(total_steps)
-        self.start = float(start)
-        self.end = float(end)
-        self.total_steps = int(total_steps)
-
     def __call__(self, step):
         t = _progress(step, 0.0, self.total_steps)
         return self.start + (self.end - self.start) * t
 
-    def get_config(self):
-        return {"start": self.start, "end": self.end, "total_steps": self.total_steps}
-
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
+class CosineSchedule(_RampSchedule):
     """Half-cosine from `start` to `end` over `total_steps`, then constant.
 
     I-JEPA's weight decay follows this schedule upwards, 0.04 → 0.4; `end` may be larger
@@ -77,18 +81,9 @@ class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
     wd(500)  # 0.22, halfway
     """
 
-    def __init__(self, start, end, total_steps):
-        _check_steps(total_steps)
-        self.start = float(start)
-        self.end = float(end)
-        self.total_steps = int(total_steps)
-
     def __call__(self, step):
         t = _progress(step, 0.0, self.total_steps)
         return self.end + (self.start - self.end) * 0.5 * (1.0 + ops.cos(math.pi * t))
-
-    def get_config(self):
-        return {"start": self.start, "end": self.end, "total_steps": self.total_steps}
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
