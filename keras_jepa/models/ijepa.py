@@ -27,6 +27,7 @@ from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
 from keras_jepa.training.base_model import check_not_empty
+from keras_jepa.training.base_model import deserialize_layers
 from keras_jepa.training.distribution import replica_mean
 from keras_jepa.training.monitors import batch_std
 from keras_jepa.training.monitors import content_blind_loss_tensor
@@ -607,10 +608,7 @@ class IJEPA(SelfSupervisedModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["predictor"] = keras.saving.deserialize_keras_object(config["predictor"])
-        return cls(**config)
+        return cls(**deserialize_layers(config, ("encoder", "predictor")))
 
 
 def _steps_per_epoch(arguments):

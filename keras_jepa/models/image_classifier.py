@@ -4,6 +4,7 @@ import keras
 
 from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.encoder_contract import copy_architecture
+from keras_jepa.training.base_model import deserialize_layers
 
 POOLINGS = ("avg", "max")
 
@@ -135,6 +136,4 @@ class ImageClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        return cls(**deserialize_layers(config, ("encoder",)))

@@ -28,6 +28,7 @@ from keras_jepa.models.mae_decoder import check_mask_partition
 from keras_jepa.models.mae_decoder import patchify
 from keras_jepa.models.mae_decoder import unpatchify
 from keras_jepa.training import SelfSupervisedModel
+from keras_jepa.training.base_model import deserialize_layers
 from keras_jepa.training.monitors import effective_rank_tensor
 from keras_jepa.training.monitors import feature_spread_tensor
 from keras_jepa.training.monitors import feature_std_tensor
@@ -508,7 +509,4 @@ class MAE(SelfSupervisedModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**deserialize_layers(config, ("encoder", "decoder")))

@@ -16,6 +16,7 @@ from keras_jepa.training import copy_weights
 from keras_jepa.training import ema_update
 from keras_jepa.training import no_gradient
 from keras_jepa.training import pair_variables
+from keras_jepa.training.base_model import deserialize_layers
 
 # The same names as `keras_jepa.models.IJEPA(target_mode=...)`: the target is the
 # online encoder with its gradient stopped, an EMA copy, or (ablation) the online
@@ -204,7 +205,4 @@ class TwoViewJEPA(SelfSupervisedModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "predictor"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_layers(config, ("encoder", "predictor")))

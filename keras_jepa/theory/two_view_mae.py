@@ -12,6 +12,7 @@ from keras_jepa.theory.two_view_jepa import build_when_input_known
 from keras_jepa.theory.two_view_jepa import half_squared_error
 from keras_jepa.theory.two_view_jepa import unpack_views
 from keras_jepa.training import SelfSupervisedModel
+from keras_jepa.training.base_model import deserialize_layers
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa.theory")
@@ -67,7 +68,4 @@ class TwoViewMAE(SelfSupervisedModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialize_layers(config, ("encoder", "decoder")))

@@ -92,6 +92,23 @@ def check_not_empty(x):
         raise ValueError(empty_data_message() + " (`len(x)` is 0)")
 
 
+def deserialize_layers(config, keys):
+    """A copy of `config` with the serialized Keras objects under `keys` deserialized.
+
+    The `from_config` of a model whose constructor takes layers (an encoder, a
+    predictor, a decoder) that `get_config` saved with `keras.saving.serialize_keras_object`.
+
+    Example:
+    @classmethod
+    def from_config(cls, config):
+        return cls(**deserialize_layers(config, ("encoder", "predictor")))
+    """
+    config = dict(config)
+    for key in keys:
+        config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
+
+
 class SelfSupervisedModelBase(keras.Model):
     """Shared parts of the per-backend self-supervised train steps.
 
