@@ -7,13 +7,13 @@ and the pass number (``tf.random.experimental.index_shuffle``), so the same seed
 the same batches in every process, whatever TensorFlow's global seed.
 """
 
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from keras_jepa.checks import check_non_negative_int
+from keras_jepa.checks import check_positive_int
 from keras_jepa.data.accelerators import hide_accelerators_from_tensorflow
-from keras_jepa.masking.base import check_positive_int
 
 
 def make_feature_dataset(features, labels=None, batch_size=256, shuffle=True, seed=None,
@@ -65,8 +65,7 @@ def make_feature_dataset(features, labels=None, batch_size=256, shuffle=True, se
             raise ValueError(f"`labels` must be integers, got dtype {labels.dtype}.")
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}.")
+    check_non_negative_int(seed, "seed", optional=True)
 
     hide_accelerators_from_tensorflow()
     feature_table = tf.constant(features)

@@ -14,13 +14,14 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from keras_jepa.checks import check_non_negative_int
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import check_range
 from keras_jepa.data.accelerators import hide_accelerators_from_tensorflow
 from keras_jepa.data.augmentation import center_crop_resize
 from keras_jepa.data.augmentation import random_resized_crop
 from keras_jepa.data.mask_attachment import attach_masks
 from keras_jepa.data.sources import ImageSource
-from keras_jepa.masking.base import check_positive_int
-from keras_jepa.masking.base import check_range
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -126,14 +127,8 @@ def make_pretraining_dataset(
         raise ValueError(f"`repeat` must be a bool, got {repeat!r}.")
     if shuffle_buffer is None:
         shuffle_buffer = source.shuffle_buffer
-    elif (
-        isinstance(shuffle_buffer, bool)
-        or not isinstance(shuffle_buffer, numbers.Integral)
-        or shuffle_buffer < 0
-    ):
-        raise ValueError(
-            f"`shuffle_buffer` must be a non-negative int or None, got {shuffle_buffer!r}."
-        )
+    else:
+        check_non_negative_int(shuffle_buffer, "shuffle_buffer", optional=True)
     if not repeat and source.num_examples is not None and batch_size > source.num_examples:
         raise ValueError(
             f"`batch_size` ({batch_size}) exceeds the {source.num_examples} images of "

@@ -13,16 +13,15 @@ run saw. `backup_epoch` reads the epoch `keras.callbacks.BackupAndRestore` will 
 """
 
 import json
-import numbers
 import os
 
 import numpy as np
 
+from keras_jepa.checks import check_non_negative_int
+
 
 def _check_epoch(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative int, got {value!r}.")
-    return int(value)
+    return check_non_negative_int(value, name)
 
 
 def epoch_seed(seed, epoch):

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.evaluation.features import extract_features
 from keras_jepa.evaluation.knn import knn_accuracy
 from keras_jepa.evaluation.linear_probe import linear_probe
@@ -72,8 +73,7 @@ class ProbeCallback(keras.callbacks.Callback):
                  method="knn", encoder="target", pool="mean", name="probe_acc",
                  batch_size=256, **probe_kwargs):
         super().__init__()
-        if isinstance(every, bool) or int(every) != every or every < 1:
-            raise ValueError(f"`every` must be a positive integer, got {every!r}.")
+        check_positive_int(every, "every", whole_floats=True)
         if method not in METHODS:
             raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
         if pool != "mean":
@@ -81,8 +81,7 @@ class ProbeCallback(keras.callbacks.Callback):
                              f"{pool!r}.")
         if not isinstance(name, str) or not name:
             raise ValueError(f"`name` must be a non-empty string, got {name!r}.")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        check_positive_int(batch_size, "batch_size", whole_floats=True)
         self.train_images, self.train_labels = _check_split(
             train_images, train_labels, "train_images", "train_labels"
         )

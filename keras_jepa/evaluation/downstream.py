@@ -14,10 +14,12 @@ import numbers
 
 import numpy as np
 
+from keras_jepa.checks import check_labels
+from keras_jepa.checks import check_positive_int
 from keras_jepa.checks import check_seed
+from keras_jepa.evaluation.arrays import to_numpy
 from keras_jepa.evaluation.features import extract_labeled_features
 from keras_jepa.evaluation.features import select_encoder
-from keras_jepa.evaluation.input_checks import check_labels
 from keras_jepa.evaluation.knn import knn_accuracy
 from keras_jepa.evaluation.linear_probe import linear_probe
 
@@ -45,7 +47,7 @@ def label_fraction_indices(labels, fraction, seed=0):
     keep = label_fraction_indices(train_labels, 0.01, seed=0)
     ```
     """
-    labels = check_labels(labels, "labels")
+    labels = check_labels(to_numpy(labels), "labels")
     if len(labels) == 0:
         raise ValueError("`labels` must hold at least one label, got an empty array.")
     if (
@@ -258,8 +260,4 @@ def run_downstream(
 
 
 def _check_optional_count(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int or None, got {value!r}.")
-    return int(value)
+    return check_positive_int(value, name, optional=True)

@@ -7,9 +7,9 @@
 
 import numpy as np
 
-from keras_jepa.evaluation.input_checks import check_labels
-from keras_jepa.evaluation.input_checks import is_dataset
-from keras_jepa.evaluation.input_checks import to_numpy
+from keras_jepa.checks import check_labels
+from keras_jepa.evaluation.arrays import is_dataset
+from keras_jepa.evaluation.arrays import to_numpy
 from keras_jepa.models.feature_extraction import POOLS
 from keras_jepa.models.feature_extraction import pooled_features
 from keras_jepa.models.ijepa import IJEPA
@@ -166,5 +166,5 @@ def extract_labeled_features(model, dataset, encoder="target", pool="mean", batc
             raise ValueError("`dataset` is empty; it must hold at least one image.")
         labels = to_numpy(dataset[1])
         features = pooled_features(network, images, pool=pool, batch_size=batch_size)
-    labels = check_labels(labels, "labels", len(features), "images")
+    labels = check_labels(to_numpy(labels), "labels", len(features), "images")
     return features, labels

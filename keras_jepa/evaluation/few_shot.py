@@ -10,13 +10,14 @@ import numbers
 
 import numpy as np
 
+from keras_jepa.checks import check_features
+from keras_jepa.checks import check_labels
+from keras_jepa.checks import check_num_classes
+from keras_jepa.checks import check_positive_int
 from keras_jepa.checks import check_seed
-from keras_jepa.evaluation.input_checks import check_features
-from keras_jepa.evaluation.input_checks import check_labels
-from keras_jepa.evaluation.input_checks import check_num_classes
+from keras_jepa.evaluation.arrays import to_numpy
 from keras_jepa.evaluation.knn import knn_accuracy
 from keras_jepa.evaluation.linear_probe import linear_probe
-from keras_jepa.masking.base import check_positive_int
 
 CLASSIFIERS = ("linear", "knn")
 DEFAULT_FEW_SHOT_K = 20
@@ -40,7 +41,7 @@ def few_shot_indices(labels, shots, seed, num_classes=None):
     """
     if num_classes is not None:
         num_classes = check_num_classes(num_classes)
-    labels = check_labels(labels, "labels", num_classes=num_classes)
+    labels = check_labels(to_numpy(labels), "labels", num_classes=num_classes)
     shots = check_positive_int(shots, "shots")
     seed = check_seed(seed)
     classes = np.arange(num_classes) if num_classes is not None else np.unique(labels)
@@ -87,11 +88,11 @@ def few_shot_evaluation(train_features, train_labels, test_features, test_labels
     """
     if classifier not in CLASSIFIERS:
         raise ValueError(f"`classifier` must be 'linear' or 'knn', got {classifier!r}.")
-    train_features = check_features(train_features, "train_features")
-    test_features = check_features(test_features, "test_features")
-    train_labels = check_labels(train_labels, "train_labels", len(train_features),
+    train_features = check_features(to_numpy(train_features), "train_features")
+    test_features = check_features(to_numpy(test_features), "test_features")
+    train_labels = check_labels(to_numpy(train_labels), "train_labels", len(train_features),
                                 "train_features")
-    test_labels = check_labels(test_labels, "test_labels", len(test_features),
+    test_labels = check_labels(to_numpy(test_labels), "test_labels", len(test_features),
                                "test_features")
     num_classes = probe_kwargs.pop("num_classes", None)
     num_classes = check_num_classes(num_classes, train_labels, test_labels)

@@ -11,11 +11,12 @@ queries are processed in chunks of `batch_size`, which bounds the similarity mat
 import numpy as np
 from keras import ops
 
-from keras_jepa.evaluation.input_checks import check_features
-from keras_jepa.evaluation.input_checks import check_labels
-from keras_jepa.evaluation.input_checks import check_num_classes
-from keras_jepa.evaluation.input_checks import check_positive_number
-from keras_jepa.masking.base import check_positive_int
+from keras_jepa.checks import check_features
+from keras_jepa.checks import check_labels
+from keras_jepa.checks import check_num_classes
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import check_positive_number
+from keras_jepa.evaluation.arrays import to_numpy
 
 
 def _normalized(features):
@@ -43,14 +44,14 @@ def knn_classify(train_features, train_labels, query_features, k=20, temperature
     Example:
     predicted = keras_jepa.evaluation.knn_classify(train_x, train_y, test_x, k=20)
     """
-    train_features = check_features(train_features, "train_features")
-    query_features = check_features(query_features, "query_features")
+    train_features = check_features(to_numpy(train_features), "train_features")
+    query_features = check_features(to_numpy(query_features), "query_features")
     if query_features.shape[1] != train_features.shape[1]:
         raise ValueError(f"`query_features` must have {train_features.shape[1]} columns like "
                          f"`train_features`, got {query_features.shape[1]}.")
     if num_classes is not None:
         num_classes = check_num_classes(num_classes)
-    train_labels = check_labels(train_labels, "train_labels", len(train_features),
+    train_labels = check_labels(to_numpy(train_labels), "train_labels", len(train_features),
                                 "train_features", num_classes)
     num_classes = check_num_classes(num_classes, train_labels)
     k = check_positive_int(k, "k")
@@ -89,8 +90,8 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k=20,
     Example:
     accuracy = keras_jepa.evaluation.knn_accuracy(train_x, train_y, test_x, test_y)
     """
-    test_features = check_features(test_features, "test_features")
-    test_labels = check_labels(test_labels, "test_labels", len(test_features),
+    test_features = check_features(to_numpy(test_features), "test_features")
+    test_labels = check_labels(to_numpy(test_labels), "test_labels", len(test_features),
                                "test_features")
     predicted = knn_classify(train_features, train_labels, test_features, k=k,
                              temperature=temperature, num_classes=num_classes,

@@ -15,14 +15,15 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_jepa.checks import check_features
+from keras_jepa.checks import check_labels
+from keras_jepa.checks import check_non_negative_number
+from keras_jepa.checks import check_num_classes
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import check_positive_number
 from keras_jepa.checks import check_seed
-from keras_jepa.evaluation.input_checks import check_features
-from keras_jepa.evaluation.input_checks import check_labels
-from keras_jepa.evaluation.input_checks import check_non_negative_number
-from keras_jepa.evaluation.input_checks import check_num_classes
-from keras_jepa.evaluation.input_checks import check_positive_number
-from keras_jepa.evaluation.input_checks import is_dataset
-from keras_jepa.masking.base import check_positive_int
+from keras_jepa.evaluation.arrays import is_dataset
+from keras_jepa.evaluation.arrays import to_numpy
 
 DEFAULT_LEARNING_RATE = 1e-2
 DEFAULT_WEIGHT_DECAY = 1e-4
@@ -63,7 +64,7 @@ def _dataset_statistics(dataset, name, num_classes):
     largest = -1
     for element in dataset.as_numpy_iterator():
         features, labels = _split_batch(element, name)
-        labels = check_labels(labels, f"{name} labels", len(features), f"{name} features",
+        labels = check_labels(to_numpy(labels), f"{name} labels", len(features), f"{name} features",
                               num_classes)
         features = features.astype("float64")
         if total is None:
@@ -109,7 +110,7 @@ def probe_predictions(model, features, batch_size=256):
     Example:
     classes = keras_jepa.evaluation.probe_predictions(result.model, test_features)
     """
-    features = check_features(features, "features")
+    features = check_features(to_numpy(features), "features")
     batch_size = check_positive_int(batch_size, "batch_size")
     outputs = [ops.convert_to_numpy(ops.argmax(model(features[start:start + batch_size],
                                                      training=False), axis=-1))
@@ -121,8 +122,8 @@ def _accuracy(model, features, labels, batch_size, num_classes, name):
     correct = total = 0
     for batch_features, batch_labels in _feature_batches(features, labels, batch_size):
         if is_dataset(features):
-            batch_labels = check_labels(batch_labels, f"{name} labels", len(batch_features),
-                                        f"{name} features", num_classes)
+            batch_labels = check_labels(to_numpy(batch_labels), f"{name} labels",
+                                        len(batch_features), f"{name} features", num_classes)
         predicted = probe_predictions(model, batch_features, batch_size)
         correct += int(np.sum(predicted == batch_labels))
         total += len(batch_labels)
@@ -224,8 +225,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
         dim, mean, variance = stats["dim"], stats["mean"], stats["variance"]
         steps_per_epoch, largest = stats["batches"], stats["largest_label"]
     else:
-        train_features = check_features(train_features, "train_features")
-        train_labels = check_labels(train_labels, "train_labels", len(train_features),
+        train_features = check_features(to_numpy(train_features), "train_features")
+        train_labels = check_labels(to_numpy(train_labels), "train_labels", len(train_features),
                                     "train_features", num_classes)
         dim = train_features.shape[1]
         mean = train_features.mean(0, dtype="float64")
@@ -235,8 +236,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, num_c
         test_largest = _dataset_statistics(test_features, "test_features",
                                            num_classes)["largest_label"]
     else:
-        test_features = check_features(test_features, "test_features")
-        test_labels = check_labels(test_labels, "test_labels", len(test_features),
+        test_features = check_features(to_numpy(test_features), "test_features")
+        test_labels = check_labels(to_numpy(test_labels), "test_labels", len(test_features),
                                    "test_features", num_classes)
         test_largest = test_labels.max()
         if test_features.shape[1] != dim:

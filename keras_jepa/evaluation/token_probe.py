@@ -12,11 +12,11 @@ accuracy (its random tokens keep most of the pixels' information), so read the
 trained encoder's value against the untrained one's, not against zero.
 """
 
-import numbers
 
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.evaluation.features import extract_features
 from keras_jepa.evaluation.features import select_encoder
 from keras_jepa.evaluation.linear_probe import ProbeResult
@@ -28,10 +28,7 @@ SINGULAR_TOLERANCE = 1e-6
 
 
 def _check_num_components(num_components):
-    if (isinstance(num_components, bool) or not isinstance(num_components, numbers.Integral)
-            or num_components < 1):
-        raise ValueError(f"`num_components` must be a positive int, got {num_components!r}.")
-    return int(num_components)
+    return check_positive_int(num_components, "num_components")
 
 
 def fit_pca(features, num_components):

@@ -1,10 +1,9 @@
 """The pre-norm ViT transformer block (multi-head self-attention + GELU MLP)."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
+
+from keras_jepa.checks import check_number
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -50,9 +49,7 @@ class TransformerBlock(keras.layers.Layer):
                 f"({num_heads})."
             )
         for name, value in (("mlp_ratio", mlp_ratio), ("layer_norm_epsilon", layer_norm_epsilon)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                    not math.isfinite(value) or value <= 0:
-                raise ValueError(f"`{name}` must be a number in (0, inf), got {value!r}.")
+            check_number(value, name, low=0, low_open=True)
         if int(round(hidden_dim * mlp_ratio)) < 1:
             raise ValueError(
                 f"`mlp_ratio` ({mlp_ratio!r}) times `hidden_dim` ({hidden_dim}) must give an "

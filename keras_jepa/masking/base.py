@@ -8,11 +8,12 @@ argument checks, config serialization and ``repr``. Subclasses implement ``_samp
 ``mask_spec``.
 """
 
-import numbers
-
 import numpy as np
 
-from keras_jepa.checks import is_int
+from keras_jepa.checks import SEED_OR_SEQUENCE
+from keras_jepa.checks import check_non_negative_int
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import check_seed
 
 
 class MaskGenerator:
@@ -37,7 +38,7 @@ class MaskGenerator:
 
     def __init__(self, seed=None):
         if seed is not None:
-            seed = _check_seed_int(seed)
+            seed = check_non_negative_int(seed, "seed", expected=SEED_OR_SEQUENCE)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
@@ -82,68 +83,9 @@ class MaskGenerator:
         return f"{type(self).__name__}({arguments})"
 
 
-def check_positive_int(value, name):
-    """Returns `value` as an int, or raises ValueError naming `name`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-    return int(value)
-
-
-def check_range(value, name, low, high, low_inclusive, high_inclusive):
-    """Checks a `(min, max)` pair with `low <(=) min <= max <(=) high`.
-
-    Returns it as a tuple of floats; raises ValueError naming `name` and the
-    expected range otherwise.
-    """
-    interval = (
-        ("[" if low_inclusive else "(")
-        + f"{low}, {high}"
-        + ("]" if high_inclusive else ")")
-    )
-    message = (
-        f"`{name}` must be a pair (min, max) with min <= max, both in {interval}, "
-        f"got {value!r}."
-    )
-    try:
-        low_value, high_value = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(message) from None
-    for v in (low_value, high_value):
-        above = v >= low if low_inclusive else v > low
-        below = v <= high if high_inclusive else v < high
-        if not (above and below):
-            raise ValueError(message)
-    if low_value > high_value:
-        raise ValueError(message)
-    return (low_value, high_value)
-
-
 def rng_from_seed(seed):
     """A fresh numpy Generator for an int or int-sequence `seed` (checked)."""
-    return np.random.default_rng(_normalize_seed(seed))
-
-
-def _check_seed_int(value):
-    if not is_int(value) or value < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative int or a sequence of them, got {value!r}.")
-    return int(value)
-
-
-def _normalize_seed(seed):
-    # numpy arrays and tf.numpy_function arguments arrive as numpy integers or
-    # 0-d/1-d arrays; SeedSequence wants plain non-negative Python ints.
-    if isinstance(seed, np.ndarray):
-        seed = seed.tolist()
-    if isinstance(seed, (list, tuple)):
-        if not seed:
-            raise ValueError("`seed` must not be an empty sequence.")
-        return [_check_seed_int(v) for v in seed]
-    return _check_seed_int(seed)
+    return np.random.default_rng(check_seed(seed, sequence=True))
 
 
 def jepa_mask_spec(batch_size, num_context_tokens, num_targets, num_target_tokens):

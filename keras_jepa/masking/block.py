@@ -7,8 +7,8 @@ sampler, so its blocks are drawn by the same rules, with fixed shapes and vector
 
 import keras
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import check_positive_int
 from keras_jepa.masking.multi_block import MultiBlockMaskGenerator
 from keras_jepa.masking.multi_block import _check_grid_size
 

@@ -10,9 +10,9 @@ import math
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import check_range
 from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import check_positive_int
-from keras_jepa.masking.base import check_range
 from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import rng_from_seed
 

@@ -9,8 +9,8 @@ import math
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")

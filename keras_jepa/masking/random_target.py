@@ -10,8 +10,8 @@ import math
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import check_positive_int
 from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.multi_block import _check_grid_size
 

@@ -8,8 +8,8 @@ have fixed shapes and are drawn for a whole batch at once (vectorised numpy).
 import keras
 import numpy as np
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import check_positive_int
 from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import rng_from_seed
 from keras_jepa.masking.multi_block import _check_grid_size

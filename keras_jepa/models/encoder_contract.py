@@ -21,9 +21,10 @@ that `check_encoder` checks at the model's construction:
 """
 
 import inspect
-import numbers
 
 import keras
+
+from keras_jepa.checks import is_int
 
 ENCODER_ATTRIBUTES = ("num_patches", "hidden_dim", "image_shape")
 MAE_ENCODER_ATTRIBUTES = ENCODER_ATTRIBUTES + ("grid_size", "patch_size", "num_channels")
@@ -32,7 +33,7 @@ _BASE_CLASSES = (keras.layers.Layer, keras.Model)
 
 
 def _positive_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+    return is_int(value) and value > 0
 
 
 def _attribute_problem(encoder, attribute):

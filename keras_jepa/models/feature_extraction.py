@@ -8,6 +8,7 @@ masking), the same pooling, the same batching.
 import numpy as np
 from keras import ops
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.training.step_checks import check_finite_images
 
 POOLS = ("mean", "none")
@@ -31,9 +32,7 @@ def pooled_features(network, images, pool="mean", batch_size=256):
     """
     if pool not in POOLS:
         raise ValueError(f"`pool` must be 'mean' or 'none', got {pool!r}.")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-    batch_size = int(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size", whole_floats=True)
     images = np.asarray(ops.convert_to_numpy(images))
     check_finite_images(images)
     outputs = []

@@ -2,17 +2,16 @@
 
 import contextlib
 import inspect
-import math
-import numbers
 
 import keras
 from keras import ops
 
+from keras_jepa.checks import check_bool
+from keras_jepa.checks import check_non_negative_number
+from keras_jepa.checks import check_number
+from keras_jepa.checks import check_positive_int
 from keras_jepa.layers import gather_tokens
 from keras_jepa.models import feature_regularizers
-from keras_jepa.models.config_checks import check_bool
-from keras_jepa.models.config_checks import check_number
-from keras_jepa.models.config_checks import check_positive_ints
 from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.encoder_contract import copy_architecture
 from keras_jepa.models.feature_extraction import pooled_features
@@ -206,11 +205,11 @@ class IJEPA(SelfSupervisedModel):
                 f"`target_mode` must be one of {TARGET_MODES}, got {target_mode!r}."
             )
         for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
-            check_number(name, value, low=0, high=1)
+            check_number(value, name, low=0, high=1)
         if total_steps is not None:
-            check_positive_ints(total_steps=total_steps)
-        check_number("target_norm_epsilon", target_norm_epsilon, low=0, low_open=True)
-        check_bool("monitors", monitors)
+            check_positive_int(total_steps, "total_steps", whole_floats=True)
+        check_number(target_norm_epsilon, "target_norm_epsilon", low=0, low_open=True)
+        check_bool(monitors, "monitors")
         if regularizer is not None and regularizer not in feature_regularizers.REGULARIZERS:
             raise ValueError(
                 f"`regularizer` must be None or one of {feature_regularizers.REGULARIZERS}, "
@@ -218,9 +217,7 @@ class IJEPA(SelfSupervisedModel):
             )
         for name, value in (("regularizer_weight", regularizer_weight),
                             ("prediction_weight", prediction_weight)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                    not math.isfinite(value) or value < 0:
-                raise ValueError(f"`{name}` must be a finite number ≥ 0, got {value!r}.")
+            check_non_negative_number(value, name)
         check_init(init)
         if prediction_weight == 0 and regularizer is None:
             raise ValueError("`prediction_weight=0` leaves no objective without a `regularizer`.")

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_jepa.checks import check_positive_int
 from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.encoder_contract import copy_architecture
 from keras_jepa.training.base_model import deserialize_layers
@@ -69,8 +70,7 @@ class ImageClassifier(keras.Model):
         **kwargs,
     ):
         check_encoder(encoder)
-        if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
+        check_positive_int(num_classes, "num_classes", whole_floats=True)
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
         if not 0.0 <= float(dropout) < 1.0:

@@ -6,16 +6,16 @@ pipelines and the same `encode` path as `IJEPA`, so that the two objectives are 
 on equal terms.
 """
 
-import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_jepa.checks import check_bool
+from keras_jepa.checks import check_non_negative_int
+from keras_jepa.checks import check_positive_number
 from keras_jepa.layers import gather_tokens
 from keras_jepa.masking import RandomMaskGenerator
-from keras_jepa.models.config_checks import check_bool
 from keras_jepa.models.encoder_contract import MAE_ENCODER_ATTRIBUTES
 from keras_jepa.models.encoder_contract import check_encoder
 from keras_jepa.models.feature_extraction import pooled_features
@@ -164,16 +164,9 @@ class MAE(SelfSupervisedModel):
         super().__init__(**kwargs)
         check_init(init)
         check_encoder(encoder, MAE_ENCODER_ATTRIBUTES)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-        ):
-            raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}.")
-        if isinstance(norm_pix_epsilon, bool) or \
-                not isinstance(norm_pix_epsilon, numbers.Real) or \
-                not math.isfinite(norm_pix_epsilon) or not norm_pix_epsilon > 0.0:
-            raise ValueError(
-                f"`norm_pix_epsilon` must be a positive float, got {norm_pix_epsilon!r}."
-            )
+        if seed is not None:
+            check_non_negative_int(seed, "seed", optional=True)
+        check_positive_number(norm_pix_epsilon, "norm_pix_epsilon", expected="a positive float")
         # Validates `mask_ratio` (in (0, 1), leaving a visible and a masked token).
         self.mask_generator = RandomMaskGenerator(
             encoder.num_patches, mask_ratio=mask_ratio, seed=seed
@@ -191,10 +184,10 @@ class MAE(SelfSupervisedModel):
         self.encoder = encoder
         self.decoder = decoder
         self.mask_ratio = self.mask_generator.mask_ratio
-        self.norm_pix_loss = check_bool("norm_pix_loss", norm_pix_loss)
+        self.norm_pix_loss = check_bool(norm_pix_loss, "norm_pix_loss")
         self.norm_pix_epsilon = float(norm_pix_epsilon)
         self.seed = None if seed is None else int(seed)
-        self.monitors = check_bool("monitors", monitors)
+        self.monitors = check_bool(monitors, "monitors")
         self.init = init
         if init == "reference":
             reference_initialization(encoder, "mae")

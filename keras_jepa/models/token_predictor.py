@@ -8,16 +8,36 @@ arranges its tokens (`call`) and names its head; this base owns the layers, the 
 and the shared part of the config.
 """
 
+import math
+
 import keras
 from keras import ops
 
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import is_whole_number
 from keras_jepa.layers import SinCosPositionEmbedding
-from keras_jepa.models.config_checks import check_block_args
-from keras_jepa.models.config_checks import check_positive_ints
-from keras_jepa.models.config_checks import resolve_grid_size
+from keras_jepa.models.transformer_stack import check_block_args
 from keras_jepa.models.transformer_stack import initialized_dense
 from keras_jepa.models.transformer_stack import transformer_blocks
 from keras_jepa.models.transformer_stack import truncated_normal
+
+
+def resolve_grid_size(num_patches, grid_size):
+    """`(rows, cols)` from an explicit `grid_size`, or from a square `num_patches`."""
+    if grid_size is None:
+        if not is_whole_number(num_patches) or num_patches < 1:
+            raise ValueError(
+                f"`num_patches` must be a positive integer, got {num_patches!r}.")
+        side = math.isqrt(int(num_patches))
+        if side * side != num_patches:
+            raise ValueError(
+                "`num_patches` must be a perfect square (or pass `grid_size` for a "
+                f"rectangular grid), got {num_patches!r}."
+            )
+        return (side, side)
+    if not isinstance(grid_size, (tuple, list)) or len(grid_size) != 2:
+        raise ValueError(f"`grid_size` must be a (rows, cols) pair, got {grid_size!r}.")
+    return tuple(check_positive_int(g, "grid_size", whole_floats=True) for g in grid_size)
 
 
 class TokenPredictor(keras.Model):
@@ -73,10 +93,9 @@ class TokenPredictor(keras.Model):
         super().__init__(**kwargs)
         head_args = dict(head_args or {})
         grid_size = resolve_grid_size(num_patches, grid_size)
-        check_positive_ints(
-            input_dim=input_dim, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads,
-            **head_args,
-        )
+        for name, value in dict(input_dim=input_dim, hidden_dim=hidden_dim, depth=depth,
+                                num_heads=num_heads, **head_args).items():
+            check_positive_int(value, name, whole_floats=True)
         check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
         self.grid_size = grid_size
         self.num_patches = grid_size[0] * grid_size[1]

@@ -4,9 +4,27 @@ import math
 
 import keras
 
+from keras_jepa.checks import check_bool
+from keras_jepa.checks import check_number
 from keras_jepa.layers import SinCosPositionEmbedding
 from keras_jepa.layers import TransformerBlock
 from keras_jepa.models.initialization import ReferenceTruncatedNormal
+
+
+def check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias):
+    """Checks the block arguments shared by the ViT encoder, the predictor and the decoder.
+
+    A ValueError names the argument, the value given and what was expected, before any
+    layer is built with it.
+    """
+    mlp_ratio = check_number(mlp_ratio, "mlp_ratio", low=0, low_open=True)
+    if int(round(hidden_dim * mlp_ratio)) < 1:
+        raise ValueError(
+            f"`mlp_ratio` ({mlp_ratio!r}) times `hidden_dim` ({hidden_dim}) must give an "
+            "MLP of at least 1 unit (round(hidden_dim * mlp_ratio) ≥ 1).")
+    check_number(layer_norm_epsilon, "layer_norm_epsilon", low=0, low_open=True)
+    check_number(init_std, "init_std", low=0, low_open=True)
+    check_bool(qkv_bias, "qkv_bias")
 
 
 def truncated_normal(stddev):

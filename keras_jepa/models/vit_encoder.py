@@ -1,13 +1,12 @@
 """`ViTEncoder`: the I-JEPA context/target encoder, a ViT that can run on a token subset."""
 
-import numbers
-
 import keras
 
+from keras_jepa.checks import check_positive_int
+from keras_jepa.checks import is_int
 from keras_jepa.layers import PatchEmbedding
 from keras_jepa.layers import gather_tokens
-from keras_jepa.models.config_checks import check_block_args
-from keras_jepa.models.config_checks import check_positive_ints
+from keras_jepa.models.transformer_stack import check_block_args
 from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
@@ -15,7 +14,7 @@ from keras_jepa.training.tensor_checks import check_token_indices
 
 
 def _pair(value, name):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if is_int(value):
         pair = (value, value)
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         pair = tuple(value)
@@ -23,7 +22,7 @@ def _pair(value, name):
         raise ValueError(f"`{name}` must be an int or a (height, width) pair, got {value!r}.")
     for side in pair:
         try:
-            check_positive_ints(**{name: side})
+            check_positive_int(side, name, whole_floats=True)
         except ValueError:
             raise ValueError(
                 f"`{name}` must be a positive int or a (height, width) pair of positive "
@@ -85,10 +84,10 @@ class ViTEncoder(keras.Model):
         trainable = kwargs.pop("trainable", True)
         super().__init__(**kwargs)
         height, width = _pair(image_size, "image_size")
-        check_positive_ints(
-            patch_size=patch_size, hidden_dim=hidden_dim, depth=depth, num_heads=num_heads,
-            num_channels=num_channels,
-        )
+        for name, value in (("patch_size", patch_size), ("hidden_dim", hidden_dim),
+                            ("depth", depth), ("num_heads", num_heads),
+                            ("num_channels", num_channels)):
+            check_positive_int(value, name, whole_floats=True)
         check_block_args(mlp_ratio, hidden_dim, layer_norm_epsilon, init_std, qkv_bias)
         if height % patch_size or width % patch_size:
             raise ValueError(

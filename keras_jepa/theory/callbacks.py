@@ -9,6 +9,7 @@ a probe set for any other encoder.
 import keras
 import numpy as np
 
+from keras_jepa.checks import is_int
 from keras_jepa.theory.feature_response import feature_response
 
 
@@ -42,7 +43,7 @@ class ResponseHistory(keras.callbacks.Callback):
 
     def __init__(self, every=1, probe=None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        if not is_int(every) or every < 1:
             raise ValueError(f"`every` must be an integer >= 1, got {every!r}.")
         self.every = int(every)
         self.probe = None if probe is None else np.asarray(probe)

@@ -20,7 +20,8 @@ import warnings
 import numpy as np
 from scipy import integrate
 
-from keras_jepa.theory import _validation
+from keras_jepa import checks
+from keras_jepa.theory import arguments
 from keras_jepa.theory.fixed_points import fixed_point
 
 
@@ -50,15 +51,15 @@ def check_init_below_asymptote(objective, rho, depth, eps):
 
 
 def _prepare(objective, lam, rho, depth, eps, p=None):
-    objective = _validation.check_objective(objective)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
-    eps = _validation.check_open_unit("eps", eps)
+    objective = arguments.check_objective(objective)
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
+    eps = checks.check_open_unit_interval(eps, "eps")
     named = {"lam": lam, "rho": rho, "depth": depth, "eps": eps}
     if p is not None:
-        named["p"] = _validation.check_open_unit("p", p)
-    arrays = _validation.broadcast(**named)
+        named["p"] = checks.check_open_unit_interval(p, "p")
+    arrays = checks.broadcast_arrays(**named)
     check_init_below_asymptote(objective, arrays[1], arrays[2], arrays[3])
     return (objective, *arrays)
 
@@ -149,7 +150,7 @@ def critical_time(objective, lam, rho, depth, eps, p=0.5):
         out[index] = time_fn(
             lam[index], rho[index], int(depth[index]), eps[index], p[index]
         )
-    return _validation.scalar_or_array(out)
+    return arguments.scalar_or_array(out)
 
 
 def critical_time_leading(objective, lam, rho, depth, eps):
@@ -188,7 +189,7 @@ def critical_time_leading(objective, lam, rho, depth, eps):
             out[index] = np.log(1.0 / e) / l_
         else:
             out[index] = L / ((L - 1) * l_ * e ** ((L - 1) / L))
-    return _validation.scalar_or_array(out)
+    return arguments.scalar_or_array(out)
 
 
 def measured_critical_time(t, responses, asymptote, p=0.5):
@@ -224,9 +225,9 @@ def measured_critical_time(t, responses, asymptote, p=0.5):
         )
     if np.any(np.diff(t) < 0):
         raise ValueError("`t` must be non-decreasing.")
-    p = float(_validation.check_open_unit("p", p))
+    p = float(checks.check_open_unit_interval(p, "p"))
     level = p * np.broadcast_to(
-        _validation.check_positive("asymptote", asymptote), responses.shape[1:]
+        checks.check_positive_number(asymptote, "asymptote", elementwise=True), responses.shape[1:]
     )
     out = np.full(responses.shape[1], np.nan)
     for i in range(responses.shape[1]):

@@ -12,7 +12,8 @@ offered for experiments outside the theory.
 import keras
 import numpy as np
 
-from keras_jepa.theory import _validation
+from keras_jepa import checks
+from keras_jepa.theory import arguments
 from keras_jepa.theory.dynamics import paper_time
 from keras_jepa.theory.two_view_jepa import TwoViewJEPA
 from keras_jepa.theory.two_view_jepa import resolve_target_mode
@@ -31,10 +32,10 @@ def _initializer(init, scale, seed):
 
 
 def _check_arguments(dim, depth, eps, init):
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+    if not checks.is_int(dim) or dim < 1:
         raise ValueError(f"`dim` must be an integer >= 1, got {dim!r}.")
-    depth = _validation.check_depth_int(depth)
-    eps = float(_validation.check_open_unit("eps", eps))
+    depth = arguments.check_depth_int(depth)
+    eps = float(checks.check_open_unit_interval(eps, "eps"))
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
     return int(dim), depth, eps

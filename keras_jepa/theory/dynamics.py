@@ -20,8 +20,9 @@ import warnings
 import numpy as np
 from scipy import integrate
 
+from keras_jepa import checks
 from keras_jepa.theory import _exact_time
-from keras_jepa.theory import _validation
+from keras_jepa.theory import arguments
 from keras_jepa.theory.fixed_points import fixed_point
 
 
@@ -43,13 +44,13 @@ def response_rate(objective, w, lam, rho, depth):
     >>> keras_jepa.theory.response_rate("jepa", w=0.25, lam=1.0, rho=0.5, depth=2)
     0.0
     """
-    objective = _validation.check_objective(objective)
-    w = _validation.check_positive("w", w)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
+    objective = arguments.check_objective(objective)
+    w = checks.check_positive_number(w, "w", elementwise=True)
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
     growth = (3.0 if objective == "jepa" else 2.0) - 1.0 / depth
-    return _validation.scalar_or_array(lam * w**growth - (lam / rho) * w**3)
+    return arguments.scalar_or_array(lam * w**growth - (lam / rho) * w**3)
 
 
 def paper_time(steps, learning_rate, depth):
@@ -75,9 +76,10 @@ def paper_time(steps, learning_rate, depth):
     steps = np.asarray(steps, dtype=np.float64)
     if np.any(steps < 0):
         raise ValueError(f"`steps` must be >= 0, got {steps!r}.")
-    learning_rate = float(_validation.check_positive("learning_rate", learning_rate))
-    depth = _validation.check_depth(depth)
-    return _validation.scalar_or_array(depth * learning_rate * steps)
+    learning_rate = float(
+        checks.check_positive_number(learning_rate, "learning_rate", elementwise=True))
+    depth = arguments.check_depth(depth)
+    return arguments.scalar_or_array(depth * learning_rate * steps)
 
 
 METHODS = ("radau", "exact")
@@ -119,14 +121,14 @@ def simulate(objective, lam, rho, depth, eps, t, method="exact", rtol=1e-10):
     >>> w.shape
     (200, 3)
     """
-    objective = _validation.check_objective(objective)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
-    eps = _validation.check_open_unit("eps", eps)
+    objective = arguments.check_objective(objective)
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
+    eps = checks.check_open_unit_interval(eps, "eps")
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    lam, rho, depth, eps = _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps)
+    lam, rho, depth, eps = checks.broadcast_arrays(lam=lam, rho=rho, depth=depth, eps=eps)
     if lam.ndim > 1:
         raise ValueError(
             "`lam`, `rho`, `depth` and `eps` must broadcast to a scalar or a 1-D array of "

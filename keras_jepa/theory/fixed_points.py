@@ -8,7 +8,8 @@ to ``rho`` and ``rho**(1 / (depth + 1))``. Both objectives learn every feature w
 
 import numpy as np
 
-from keras_jepa.theory import _validation
+from keras_jepa import checks
+from keras_jepa.theory import arguments
 
 PARTS = ("encoder", "predictor", "end_to_end")
 
@@ -35,12 +36,12 @@ def fixed_point(objective, rho, depth, part="encoder"):
     >>> keras_jepa.theory.fixed_point("mae", rho=0.25, depth=1)
     0.5
     """
-    objective = _validation.check_objective(objective)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
+    objective = arguments.check_objective(objective)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
     if part not in PARTS:
         raise ValueError(f"`part` must be one of {PARTS}, got {part!r}.")
-    rho, depth = _validation.broadcast(rho=rho, depth=depth)
+    rho, depth = checks.broadcast_arrays(rho=rho, depth=depth)
     if objective == "jepa":
         encoder, predictor = rho**depth, rho
     else:
@@ -51,4 +52,4 @@ def fixed_point(objective, rho, depth, part="encoder"):
         "predictor": predictor,
         "end_to_end": encoder * predictor,
     }[part]
-    return _validation.scalar_or_array(np.asarray(value, dtype=np.float64))
+    return arguments.scalar_or_array(np.asarray(value, dtype=np.float64))

@@ -7,8 +7,8 @@ linear models. `train_full_batch` runs exactly that, recording the per-feature r
 """
 
 import keras
-import numpy as np
 
+from keras_jepa.checks import is_int
 from keras_jepa.theory.callbacks import ResponseHistory
 
 
@@ -54,7 +54,7 @@ def train_full_batch(model, x, y, steps, learning_rate, every=1, probe=None):
     t = model.paper_time(history.steps, 0.1)
     ```
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+    if not is_int(steps) or steps < 1:
         raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}.")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")

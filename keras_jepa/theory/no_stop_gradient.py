@@ -57,32 +57,34 @@ faster.
 import numpy as np
 from scipy import integrate
 
-from keras_jepa.theory import _validation
+from keras_jepa import checks
+from keras_jepa.theory import arguments
 
 
 def _checked_state(w, v, lam, rho, depth, target_variance):
     """The validated arguments of the per-feature system, with σ² = λ/ρ and τ² = E[y²]."""
-    w = _validation.check_positive("w", w)
-    v = _validation._as_float_array("v", v)
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
+    w = checks.check_positive_number(w, "w", elementwise=True)
+    v = checks.check_finite_array(v, "v")
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
     sigma2 = lam / rho
-    tau2 = sigma2 if target_variance is None else _validation.check_positive(
-        "target_variance", target_variance)
+    tau2 = sigma2 if target_variance is None else checks.check_positive_number(
+        target_variance, "target_variance", elementwise=True)
     return w, v, lam, rho, depth, sigma2, tau2
 
 def _broadcast_features(lam, rho, depth, eps, target_variance, predictor_init):
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    depth = _validation.check_depth(depth)
-    eps = _validation.check_open_unit("eps", eps)
-    _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps)
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    depth = arguments.check_depth(depth)
+    eps = checks.check_open_unit_interval(eps, "eps")
+    checks.broadcast_arrays(lam=lam, rho=rho, depth=depth, eps=eps)
     sigma2 = lam / rho
     if target_variance is None:
         target_variance = sigma2
-    target_variance = _validation.check_positive("target_variance", target_variance)
-    arrays = _validation.broadcast(lam=lam, rho=rho, depth=depth, eps=eps, sigma2=sigma2,
+    target_variance = checks.check_positive_number(
+        target_variance, "target_variance", elementwise=True)
+    arrays = checks.broadcast_arrays(lam=lam, rho=rho, depth=depth, eps=eps, sigma2=sigma2,
                                    target_variance=target_variance)
     if arrays[0].ndim > 1:
         raise ValueError(
@@ -101,7 +103,7 @@ def _broadcast_features(lam, rho, depth, eps, target_variance, predictor_init):
         v0 = eps ** (1.0 / depth)
     else:
         v0 = np.atleast_1d(
-            np.broadcast_to(_validation._as_float_array("predictor_init", predictor_init),
+            np.broadcast_to(checks.check_finite_array(predictor_init, "predictor_init"),
                             lam.shape)
         ).astype(np.float64)
     return lam, rho, depth, eps, sigma2, tau2, v0
@@ -135,7 +137,7 @@ def no_stop_gradient_rates(w, v, lam, rho, depth, target_variance=None):
     c = sigma2 * v**2 - 2.0 * lam * v + tau2
     dw = -c * w ** (3.0 - 2.0 / depth)
     dv = w**2 * (lam - sigma2 * v) / depth
-    return _validation.scalar_or_array(dw), _validation.scalar_or_array(dv)
+    return arguments.scalar_or_array(dw), arguments.scalar_or_array(dv)
 
 
 def no_stop_gradient_invariant(w, v, lam, rho, depth, target_variance=None):
@@ -163,7 +165,7 @@ def no_stop_gradient_invariant(w, v, lam, rho, depth, target_variance=None):
     gap = rho - v
     with np.errstate(divide="ignore"):
         log_term = np.where(kappa > 0, kappa / sigma2 * np.log(np.abs(gap)), 0.0)
-    return _validation.scalar_or_array(w ** (2.0 / depth) / 2.0 - gap**2 / 2.0 - log_term)
+    return arguments.scalar_or_array(w ** (2.0 / depth) / 2.0 - gap**2 / 2.0 - log_term)
 
 
 def simulate_no_stop_gradient(lam, rho, depth, eps, t, target_variance=None,

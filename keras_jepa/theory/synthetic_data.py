@@ -20,13 +20,13 @@ made the identity (and their sample means zero) by a linear map computed from th
 
 import numpy as np
 
-from keras_jepa.theory import _validation
+from keras_jepa import checks
 
 
 def _check_lam_rho(lam, rho):
-    lam = _validation.check_positive("lam", lam)
-    rho = _validation.check_positive("rho", rho)
-    lam, rho = _validation.broadcast(lam=lam, rho=rho)
+    lam = checks.check_positive_number(lam, "lam", elementwise=True)
+    rho = checks.check_positive_number(rho, "rho", elementwise=True)
+    lam, rho = checks.broadcast_arrays(lam=lam, rho=rho)
     if lam.ndim > 1:
         raise ValueError(
             "`lam` and `rho` must broadcast to a scalar or a 1-D array of features, got "
@@ -36,7 +36,7 @@ def _check_lam_rho(lam, rho):
 
 
 def _check_num_samples(num_samples, num_latents):
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+    if not checks.is_int(num_samples):
         raise ValueError(f"`num_samples` must be an integer, got {num_samples!r}.")
     if num_samples < num_latents + 1:
         raise ValueError(
