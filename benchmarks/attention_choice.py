@@ -11,7 +11,6 @@ with `keras.layers.MultiHeadAttention` (separate projections, einsum attention).
 backend runs in its own process; the median of several timed fit calls is reported.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -19,11 +18,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS  # noqa: E402
+from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
 from common import run_per_backend  # noqa: E402
+from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
 
 
@@ -70,17 +70,11 @@ def worker(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_parser(__doc__, steps=10).parse_args()
     if args.worker:
         return worker(args)
     rows = run_per_backend(os.path.abspath(__file__), args.backends,
-                           ["--steps", str(args.steps), "--repeats", str(args.repeats), "--threads", str(args.threads)])
+                           worker_args(args, "steps", "repeats", "threads"))
     by_backend = {}
     for r in rows:
         by_backend.setdefault(r["backend"], {})[r["attention"]] = r["ms_per_step"]

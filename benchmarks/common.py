@@ -1,5 +1,7 @@
-"""Helpers shared by the benchmark scripts: thread limits, subprocess per backend, output."""
+"""Helpers shared by the benchmark scripts: command line, thread limits, subprocess per
+backend, output."""
 
+import argparse
 import json
 import os
 import platform
@@ -9,6 +11,43 @@ import time
 
 BACKENDS = ("jax", "tensorflow", "torch")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def benchmark_parser(doc, steps=None, name=None):
+    """A benchmark's command line: `--backends`, `--threads` and the hidden `--worker`.
+
+    With `steps`, also `--steps` (that default) and `--repeats` (3); with `name`, `--name`
+    (the results' file name, that default). The script adds its own options.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    if steps is not None:
+        parser.add_argument("--steps", type=int, default=steps)
+        parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    if name is not None:
+        parser.add_argument("--name", default=name)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def worker_args(args, *names):
+    """The parsed options `names` as command-line words for the workers.
+
+    A list gives its items after the flag, True the bare flag; None, False and "" are left
+    out (the worker's default).
+    """
+    words = []
+    for name in names:
+        value = getattr(args, name)
+        if value is None or value is False or value == "":
+            continue
+        words.append("--" + name.replace("_", "-"))
+        if isinstance(value, list):
+            words.extend(str(v) for v in value)
+        elif value is not True:
+            words.append(str(value))
+    return words
 
 
 def limit_threads(threads):

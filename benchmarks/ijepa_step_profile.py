@@ -24,11 +24,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS  # noqa: E402
+from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
 from common import run_worker  # noqa: E402
+from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
 from official_ijepa import official_source  # noqa: E402
 
@@ -201,17 +202,14 @@ def official_worker(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--official-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
     if args.official_worker:
         return official_worker(args)
-    script, forwarded = os.path.abspath(__file__), ["--threads", str(args.threads)]
+    script, forwarded = os.path.abspath(__file__), worker_args(args, "threads")
     rows = []
     if official_source():
         rows += run_worker(script, ["--official-worker", *forwarded], "torch")

@@ -36,13 +36,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS  # noqa: E402
+from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
 from common import peak_memory_mb  # noqa: E402
 from common import run_per_backend  # noqa: E402
 from common import run_worker  # noqa: E402
+from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
 from official_ijepa import official_source  # noqa: E402
 from official_ijepa import time_official_steps  # noqa: E402
@@ -243,14 +244,10 @@ def official_worker(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser = benchmark_parser(__doc__, steps=12, name="ijepa_step_time")
     parser.add_argument("--jit", nargs="+", default=["default", "true"],
                         choices=["default", "true", "false"])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context-tokens", type=int, default=None)
     parser.add_argument("--target-tokens", type=int, default=None)
     parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS))
@@ -262,25 +259,15 @@ def main():
                         help="IJEPA(monitors=False): no RankMe SVD or feature statistics")
     parser.add_argument("--peak-tflops", type=float, default=790.0,
                         help="the accelerator's peak for the MFU column (H200 bf16: 790)")
-    parser.add_argument("--name", default="ijepa_step_time")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--official-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
     if args.official_worker:
         return official_worker(args)
-    forwarded = ["--steps", str(args.steps), "--repeats", str(args.repeats),
-                 "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-                 "--jit", *args.jit, "--config", args.config,
-                 "--peak-tflops", str(args.peak_tflops), "--model", args.model]
-    if args.dtype_policy:
-        forwarded += ["--dtype-policy", args.dtype_policy]
-    if args.no_monitors:
-        forwarded += ["--no-monitors"]
-    for flag, value in (("--context-tokens", args.context_tokens), ("--target-tokens", args.target_tokens)):
-        if value is not None:
-            forwarded += [flag, str(value)]
+    forwarded = worker_args(args, "steps", "repeats", "batch_size", "threads", "jit", "config",
+                            "peak_tflops", "model", "dtype_policy", "no_monitors",
+                            "context_tokens", "target_tokens")
     script = os.path.abspath(__file__)
     rows = []
     if official_source() and args.model == "ijepa":

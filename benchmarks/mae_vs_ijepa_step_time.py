@@ -16,7 +16,6 @@ default, TensorFlow then runs without XLA on CPU; "true": XLA for TensorFlow,
 torch.compile for torch).
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -24,11 +23,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS  # noqa: E402
+from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
 from common import run_per_backend  # noqa: E402
+from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
 
 MODELS = ("ijepa", "mae")
@@ -102,22 +102,14 @@ def worker(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser = benchmark_parser(__doc__, steps=12, name="mae_vs_ijepa_step_time")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--jit", nargs="+", default=["auto"], choices=["auto", "true", "false"])
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default="mae_vs_ijepa_step_time")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    forwarded = ["--steps", str(args.steps), "--repeats", str(args.repeats),
-                 "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-                 "--jit", *args.jit, "--models", *args.models]
+    forwarded = worker_args(args, "steps", "repeats", "batch_size", "threads", "jit", "models")
     rows = run_per_backend(os.path.abspath(__file__), args.backends, forwarded)
     ijepa = {(r["backend"], r["jit_compile"]): r["seconds_per_step"]
              for r in rows if r["model"] == "ijepa"}

@@ -23,7 +23,6 @@ Each backend runs in its own process and measures, with `keras_jepa.data` only:
 Medians of `--repeats` timings.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -32,11 +31,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKENDS  # noqa: E402
+from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
 from common import run_per_backend  # noqa: E402
+from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
 
 IMAGE_SIZE, PATCH_SIZE, BATCH_SIZE, NUM_IMAGES = 32, 4, 64, 4096
@@ -130,20 +130,13 @@ def worker(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = benchmark_parser(__doc__, steps=8, name="pipeline_throughput")
     parser.add_argument("--pipeline-batches", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="context for the table, e.g. other load")
-    parser.add_argument("--name", default="pipeline_throughput")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    forwarded = ["--steps", str(args.steps), "--repeats", str(args.repeats),
-                 "--pipeline-batches", str(args.pipeline_batches), "--threads", str(args.threads)]
+    forwarded = worker_args(args, "steps", "repeats", "pipeline_batches", "threads")
     rows = run_per_backend(os.path.abspath(__file__), args.backends, forwarded)
     sources = list(rows[0]["pipeline_images_per_second"])
     lines = [
