@@ -12,7 +12,7 @@ table (`results.md`), the numbers (`results.json`) and a figure:
   rasterized, block, random) and MAE's pixel targets, one row each.
 
 The recipes `recipes/compare_jepa_mae.py`, `recipes/noisy_digits.py` and
-`recipes/mask_ablation.py` call these with their command lines.
+`recipes/mask_ablation.py` call these through `run_recipe`, their shared command line.
 """
 
 import copy
@@ -22,6 +22,7 @@ import time
 import keras
 
 from keras_jepa import experiment
+from keras_jepa.runner import recipe
 
 METHOD_LABELS = {"ijepa": "I-JEPA", "mae": "MAE"}
 
@@ -294,3 +295,35 @@ def _write(out, table, results):
         f.write(table + "\n")
     experiment.write_json(os.path.join(out, "results.json"),
                           {"backend": keras.backend.backend(), **results})
+
+
+def run_recipe(study, doc, out, arguments=None, options=None, argv=None):
+    """A study recipe's command line, end to end: parse, load the config, run, print.
+
+    The command takes `--config` (default `digits_micro`), `--out`, `--epochs` (overrides
+    the config's), `--smoke` (the config's small variant) and the study's own
+    `arguments`; `study(config, out, **options(args))` then runs and its table is printed.
+
+    Args:
+        study: `compare_methods`, `noisy_feature_sweep` or `mask_ablation`.
+        doc: the recipe's module docstring (the command's description).
+        out: the default of `--out`.
+        arguments: `{flag: add_argument keywords}`, the study's own options.
+        options: `args -> {keyword: value}`, the study's keywords from the parsed command.
+        argv: the arguments (default `sys.argv[1:]`).
+
+    Returns:
+        The study's summary dict.
+
+    Example:
+    run_recipe(mask_ablation, __doc__, "recipes/outputs/mask_ablation")
+    """
+    arguments = {"--config": {"default": "digits_micro"}, **(arguments or {}),
+                 "--epochs": {"type": int, "default": None}}
+    args = recipe.parse_args(doc, out, arguments=arguments, argv=argv)
+    config = experiment.load_config(args.config, smoke=args.smoke)
+    if args.epochs is not None:
+        config["epochs"] = args.epochs
+    summary = study(config, args.out, **(options(args) if options else {}))
+    print(summary["table"])
+    return summary

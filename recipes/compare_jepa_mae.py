@@ -16,27 +16,16 @@ than pixel reconstruction. Both methods share `keras_jepa.experiment`'s config (
 data, optimizer, epochs); only the objective differs.
 """
 
-import argparse
-
-from keras_jepa import experiment
 from keras_jepa import studies
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="digits_micro")
-    parser.add_argument("--out", default="recipes/outputs/compare_jepa_mae")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--probe-every", type=int, default=2)
-    parser.add_argument("--probe", choices=("linear", "knn"), default="linear")
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args()
-    config = experiment.load_config(args.config, smoke=args.smoke)
-    if args.epochs is not None:
-        config["epochs"] = args.epochs
-    summary = studies.compare_methods(config, args.out, probe_every=args.probe_every,
-                                      probe_method=args.probe)
-    print(summary["table"])
+def main(argv=None):
+    studies.run_recipe(
+        studies.compare_methods, __doc__, "recipes/outputs/compare_jepa_mae",
+        arguments={"--probe-every": {"type": int, "default": 2},
+                   "--probe": {"choices": ("linear", "knn"), "default": "linear"}},
+        options=lambda args: {"probe_every": args.probe_every, "probe_method": args.probe},
+        argv=argv)
 
 
 if __name__ == "__main__":

@@ -13,25 +13,15 @@ Same encoder, data, optimizer and epochs for every row (`keras_jepa.experiment`'
 config); only the masks (and for MAE the target) change.
 """
 
-import argparse
-
-from keras_jepa import experiment
 from keras_jepa import studies
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="digits_micro")
-    parser.add_argument("--out", default="recipes/outputs/mask_ablation")
-    parser.add_argument("--generators", nargs="+", default=list(studies.ABLATION_GENERATORS))
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args()
-    config = experiment.load_config(args.config, smoke=args.smoke)
-    if args.epochs is not None:
-        config["epochs"] = args.epochs
-    summary = studies.mask_ablation(config, args.out, generators=args.generators)
-    print(summary["table"])
+def main(argv=None):
+    studies.run_recipe(
+        studies.mask_ablation, __doc__, "recipes/outputs/mask_ablation",
+        arguments={"--generators": {"nargs": "+",
+                                    "default": list(studies.ABLATION_GENERATORS)}},
+        options=lambda args: {"generators": args.generators}, argv=argv)
 
 
 if __name__ == "__main__":

@@ -18,28 +18,20 @@ which learns by λ, to spend its features on it, and JEPA, which learns by ρ, t
 less. See `keras_jepa.data.distractors`.
 """
 
-import argparse
-
-from keras_jepa import experiment
 from keras_jepa import studies
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="digits_micro")
-    parser.add_argument("--out", default="recipes/outputs/noisy_digits")
-    parser.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
-    parser.add_argument("--predictability", type=float, default=0.2)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args()
-    config = experiment.load_config(args.config, smoke=args.smoke)
-    if args.epochs is not None:
-        config["epochs"] = args.epochs
-    strengths = args.strengths[:2] if args.smoke else args.strengths
-    summary = studies.noisy_feature_sweep(config, args.out, strengths=strengths,
-                                          predictability=args.predictability)
-    print(summary["table"])
+def main(argv=None):
+    studies.run_recipe(
+        studies.noisy_feature_sweep, __doc__, "recipes/outputs/noisy_digits",
+        arguments={"--strengths": {"type": float, "nargs": "+",
+                                   "default": [0.0, 0.5, 1.0, 2.0]},
+                   "--predictability": {"type": float, "default": 0.2}},
+        # --smoke keeps the first two strengths.
+        options=lambda args: {
+            "strengths": args.strengths[:2] if args.smoke else args.strengths,
+            "predictability": args.predictability},
+        argv=argv)
 
 
 if __name__ == "__main__":

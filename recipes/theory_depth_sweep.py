@@ -23,9 +23,7 @@ Result:    depth_inversion.png, eps_scaling.png, results.md in
            exponents to < 1%; the trained networks' t* agree with the formula to within ~3%.
 """
 
-import argparse
 import os
-import time
 
 import matplotlib
 
@@ -35,6 +33,7 @@ import numpy as np  # noqa: E402
 
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
+from keras_jepa.runner import recipe  # noqa: E402
 
 LAM = np.linspace(1.0, 1.5, 5)
 RHO = np.linspace(1.0, 0.5, 5)
@@ -89,12 +88,8 @@ def measured_time(objective, depth, eps):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="no trained networks")
-    parser.add_argument("--out", default="recipes/outputs/theory/depth_sweep")
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    start = time.time()
+    args = recipe.parse_args(__doc__, "recipes/outputs/theory/depth_sweep",
+                             smoke_help="no trained networks")
 
     # --- Part 1: order inversion with depth -------------------------------------------
     jepa_times, taus, inversion_rows = inversion_sweep()
@@ -170,7 +165,6 @@ def main():
         axes[panel].legend(fontsize=8, frameon=False)
     fig.savefig(os.path.join(args.out, "eps_scaling.png"), dpi=110)
 
-    elapsed = time.time() - start
     lines = [
         "# Depth sweep (p = 0.5)\n",
         f"## Learning order against depth: λ = {np.round(LAM, 3).tolist()}, "
@@ -203,10 +197,7 @@ def main():
             "",
             f"Largest |error|: {max(errors):.2f}% over {len(errors)} runs.\n",
         ]
-    lines.append(f"Runtime: {elapsed:.0f} s{' (--smoke)' if args.smoke else ''}.")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    recipe.write_results(args, lines)
 
 
 if __name__ == "__main__":

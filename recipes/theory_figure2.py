@@ -23,9 +23,7 @@ Result:    figure2.png and results.md in recipes/outputs/theory/figure2. Depth L
            The trained networks' critical times agree with `critical_time` to within ~1%.
 """
 
-import argparse
 import os
-import time
 
 import matplotlib
 
@@ -35,6 +33,7 @@ import numpy as np  # noqa: E402
 
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
+from keras_jepa.runner import recipe  # noqa: E402
 
 DEPTH = 5
 EPS = 0.014
@@ -105,13 +104,8 @@ def order_string(t_star, lam, rho):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true",
-                        help="ODEs and the (fast) MAE networks only")
-    parser.add_argument("--out", default="recipes/outputs/theory/figure2")
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    start = time.time()
+    args = recipe.parse_args(__doc__, "recipes/outputs/theory/figure2",
+                             smoke_help="ODEs and the (fast) MAE networks only")
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
     rows = []
@@ -154,20 +148,22 @@ def main():
         "(circles)", fontsize=11)
     fig.savefig(os.path.join(args.out, "figure2.png"), dpi=110)
 
-    elapsed = time.time() - start
     errors = [abs(float(r.split("|")[7])) for r in rows if "nan" not in r.split("|")[7]]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(f"# Figure 2 reproduction (L = {DEPTH}, ε = {EPS}, p = 0.5)\n\n")
-        f.write("Learning order (by critical time `t*`, first learned first):\n\n")
-        f.write("\n".join(orders) + "\n\n")
-        f.write("| panel | objective | λ | ρ | t* theory | t* fit | error % | "
-                "w̄(∞) theory | w̄ fit (end) |\n|---|---|---|---|---|---|---|---|---|\n")
-        f.write("\n".join(rows) + "\n\n")
-        if errors:
-            f.write(f"Largest |error| of the trained networks' critical times: "
-                    f"{max(errors):.2f}% over {len(errors)} features.\n\n")
-        f.write(f"Runtime: {elapsed:.0f} s{' (--smoke)' if args.smoke else ''}.\n")
-    print(open(os.path.join(args.out, "results.md")).read())
+    lines = [
+        f"# Figure 2 reproduction (L = {DEPTH}, ε = {EPS}, p = 0.5)\n",
+        "Learning order (by critical time `t*`, first learned first):\n",
+        *orders,
+        "",
+        "| panel | objective | λ | ρ | t* theory | t* fit | error % | w̄(∞) theory | "
+        "w̄ fit (end) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    if errors:
+        lines.append(f"Largest |error| of the trained networks' critical times: "
+                     f"{max(errors):.2f}% over {len(errors)} features.\n")
+    recipe.write_results(args, lines)
 
 
 if __name__ == "__main__":

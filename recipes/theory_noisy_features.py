@@ -20,9 +20,7 @@ Result:    noisy_vs_clean.png, curves.png, results.md in
            1% of each other), and the trained networks agree with the ODE on every order.
 """
 
-import argparse
 import os
-import time
 
 import matplotlib
 
@@ -33,6 +31,7 @@ from matplotlib import ticker  # noqa: E402
 
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
+from keras_jepa.runner import recipe  # noqa: E402
 
 ODE_PAIR = {"lam": np.array([1.0, 2.0]), "rho": np.array([1.0, 0.5]), "eps": 2e-4,
             "depths": range(1, 11)}
@@ -63,12 +62,8 @@ def first(t_star):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="no trained networks")
-    parser.add_argument("--out", default="recipes/outputs/theory/noisy_features")
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    start = time.time()
+    args = recipe.parse_args(__doc__, "recipes/outputs/theory/noisy_features",
+                             smoke_help="no trained networks")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
     lines = ["# Clean feature against a loud noisy one (p = 0.5)\n"]
@@ -151,10 +146,7 @@ def main():
             )
     fig.savefig(os.path.join(args.out, "curves.png"), dpi=110)
 
-    lines.append(f"Runtime: {time.time() - start:.0f} s{' (--smoke)' if args.smoke else ''}.")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    recipe.write_results(args, lines)
 
 
 if __name__ == "__main__":

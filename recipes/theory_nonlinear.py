@@ -24,9 +24,7 @@ Result:    heatmaps.png and results.md in recipes/outputs/theory/nonlinear. MAE 
            per-layer scale).
 """
 
-import argparse
 import os
-import time
 
 import keras
 import matplotlib
@@ -37,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
+from keras_jepa.runner import recipe  # noqa: E402
 
 NUM_FEATURES = 100
 NUM_SAMPLES = 304
@@ -84,12 +83,8 @@ def run(objective, rho, steps, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a quarter of the steps")
-    parser.add_argument("--out", default="recipes/outputs/theory/nonlinear")
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    start = time.time()
+    args = recipe.parse_args(__doc__, "recipes/outputs/theory/nonlinear",
+                             smoke_help="a quarter of the steps")
 
     trends = {
         "same trend (λ↑, ρ↑)": np.linspace(RHO_LOW, 1.0, NUM_FEATURES),
@@ -145,11 +140,8 @@ def main():
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Runtime: {time.time() - start:.0f} s{' (--smoke)' if args.smoke else ''}.",
     ]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    recipe.write_results(args, lines)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from keras_jepa import experiment
 from keras_jepa import masking
 from keras_jepa import studies
 from keras_jepa.data.distractors import add_patch_distractor
+from keras_jepa.runner import recipe
 
 
 def _smoke_config():
@@ -88,3 +89,33 @@ def test_mask_ablation_study_writes_its_table(tmp_path):
     assert row["generator"] == "rasterized" and 0.0 <= row["probe_accuracy"] <= 1.0
     assert "rasterized" in open(os.path.join(tmp_path, "results.md")).read()
     assert os.path.getsize(os.path.join(tmp_path, "masks_rasterized.png")) > 0
+
+
+def test_run_recipe_is_the_study_recipes_command_line(tmp_path, capsys):
+    calls = []
+
+    def study(config, out, **options):
+        calls.append((config, out, options))
+        return {"table": "| the table |"}
+
+    out = str(tmp_path / "out")
+    summary = studies.run_recipe(
+        study, "A study.\n", str(tmp_path / "default"),
+        arguments={"--size": {"type": int, "default": 2}},
+        options=lambda args: {"size": args.size},
+        argv=["--smoke", "--epochs", "5", "--size", "3", "--out", out])
+    [(config, given_out, options)] = calls
+    expected = experiment.load_config("digits_micro", smoke=True)
+    assert config == {**expected, "epochs": 5}
+    assert (given_out, options) == (out, {"size": 3}) and os.path.isdir(out)
+    assert summary == {"table": "| the table |"}
+    assert "| the table |" in capsys.readouterr().out
+
+
+def test_recipe_results_end_with_the_runtime(tmp_path, capsys):
+    args = recipe.parse_args("A recipe.\n", str(tmp_path / "r"), argv=["--smoke"])
+    recipe.write_results(args, ["# Title\n", "| x |"])
+    with open(tmp_path / "r" / "results.md") as f:
+        text = f.read()
+    assert text.startswith("# Title\n\n| x |\nRuntime: ") and text.endswith(" s (--smoke).\n")
+    assert text.rstrip("\n") == capsys.readouterr().out.rstrip("\n")

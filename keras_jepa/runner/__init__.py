@@ -10,6 +10,7 @@ config → data → model → train → evaluate → report:
 - `evaluate`: linear probe, kNN and RankMe of a model or a checkpoint.
 - `report`: JSON files, the comparison table, the verdict.
 - `quickstart`: the comparison runs of a config, end to end.
+- `recipe`: the recipes' shared command line (`--out`, `--smoke`) and `results.md`.
 
 `keras_jepa.experiment` gathers their names: the API the recipes, studies and the
 command line use. The modules are imported on use (they import Keras).
