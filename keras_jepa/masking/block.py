@@ -7,10 +7,10 @@ sampler, so its blocks are drawn by the same rules, with fixed shapes and vector
 
 import keras
 
-from keras_jepa.checks import check_positive_int
 from keras_jepa.masking.base import MaskGenerator
+from keras_jepa.masking.jepa_masks import check_grid_size
+from keras_jepa.masking.jepa_masks import check_token_count
 from keras_jepa.masking.multi_block import MultiBlockMaskGenerator
-from keras_jepa.masking.multi_block import _check_grid_size
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -79,7 +79,7 @@ class BlockMaskGenerator(MultiBlockMaskGenerator):
         num_target_tokens=None,
         seed=None,
     ):
-        rows, cols = _check_grid_size(grid_size)
+        rows, cols = check_grid_size(grid_size)
         # A context "block" of the grid's own shape at scale 1 is the whole grid, so
         # the parent's context draw is uniform over the complement of the target.
         # The token counts passed here only satisfy the parent's checks; this
@@ -98,10 +98,10 @@ class BlockMaskGenerator(MultiBlockMaskGenerator):
         largest = self._max_target_area
         if num_target_tokens is None:
             num_target_tokens = largest
-        elif check_positive_int(num_target_tokens, "num_target_tokens") > largest:
-            raise ValueError(
-                f"`num_target_tokens` must be in [1, {largest}] (no target block of "
-                f"these settings has more patches), got {num_target_tokens}."
+        else:
+            num_target_tokens = check_token_count(
+                num_target_tokens, "num_target_tokens", largest,
+                "no target block of these settings has more patches",
             )
         max_context = self.num_patches - largest
         if max_context < 1:
@@ -112,11 +112,11 @@ class BlockMaskGenerator(MultiBlockMaskGenerator):
             )
         if num_context_tokens is None:
             num_context_tokens = max_context
-        elif check_positive_int(num_context_tokens, "num_context_tokens") > max_context:
-            raise ValueError(
-                f"`num_context_tokens` must be in [1, {max_context}] (N minus the "
-                f"largest target block, {largest} patches, so the context never "
-                f"holds a patch of the block), got {num_context_tokens}."
+        else:
+            num_context_tokens = check_token_count(
+                num_context_tokens, "num_context_tokens", max_context,
+                f"N minus the largest target block, {largest} patches, so the context "
+                "never holds a patch of the block",
             )
         self.num_target_tokens = int(num_target_tokens)
         self.num_context_tokens = int(num_context_tokens)

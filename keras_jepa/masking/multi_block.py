@@ -12,9 +12,10 @@ import numpy as np
 
 from keras_jepa.checks import check_positive_int
 from keras_jepa.checks import check_range
-from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import rng_from_seed
+from keras_jepa.masking.jepa_masks import JEPAMaskGenerator
+from keras_jepa.masking.jepa_masks import check_grid_size
+from keras_jepa.masking.jepa_masks import check_token_count
 
 # The default context size is this quantile of the available-region size (context
 # block minus the target blocks), estimated once at construction from a fixed-seed
@@ -29,7 +30,7 @@ _AVAILABLE, _OUTSIDE_CONTEXT_BLOCK, _INSIDE_TARGET_BLOCK = 0, 1, 2
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class MultiBlockMaskGenerator(MaskGenerator):
+class MultiBlockMaskGenerator(JEPAMaskGenerator):
     """Draws I-JEPA multi-block context/target masks with static shapes.
 
     Per sample, `num_targets` (M) target blocks and one context block are drawn on a
@@ -129,7 +130,7 @@ class MultiBlockMaskGenerator(MaskGenerator):
         seed=None,
     ):
         super().__init__(seed=seed)
-        self.grid_size = _check_grid_size(grid_size)
+        self.grid_size = check_grid_size(grid_size)
         rows, cols = self.grid_size
         self.num_patches = rows * cols
         self.num_targets = check_positive_int(num_targets, "num_targets")
@@ -164,14 +165,10 @@ class MultiBlockMaskGenerator(MaskGenerator):
                 self._max_target_area,
                 max(1, math.floor(self.target_scale[0] * self.num_patches)),
             )
-        elif (
-            check_positive_int(num_target_tokens, "num_target_tokens")
-            > self._max_target_area
-        ):
-            raise ValueError(
-                "`num_target_tokens` must be in [1, "
-                f"{self._max_target_area}] (no target block of these settings "
-                f"has more patches), got {num_target_tokens}."
+        else:
+            num_target_tokens = check_token_count(
+                num_target_tokens, "num_target_tokens", self._max_target_area,
+                "no target block of these settings has more patches",
             )
         self.num_target_tokens = int(num_target_tokens)
 
@@ -186,18 +183,13 @@ class MultiBlockMaskGenerator(MaskGenerator):
             )
         if num_context_tokens is None:
             num_context_tokens = min(max_context, self._calibrate_context_size())
-        elif check_positive_int(num_context_tokens, "num_context_tokens") > max_context:
-            raise ValueError(
-                f"`num_context_tokens` must be in [1, {max_context}] (N - "
-                "num_targets * num_target_tokens, so the context never holds a "
-                f"target token), got {num_context_tokens}."
+        else:
+            num_context_tokens = check_token_count(
+                num_context_tokens, "num_context_tokens", max_context,
+                "N - num_targets * num_target_tokens, so the context never holds a "
+                "target token",
             )
         self.num_context_tokens = int(num_context_tokens)
-
-    def mask_spec(self, batch_size):
-        """Returns `{key: (shape, numpy dtype)}` of the masks for `batch_size`."""
-        return jepa_mask_spec(batch_size, self.num_context_tokens, self.num_targets,
-                              self.num_target_tokens)
 
     def sample_with_boxes(self, batch_size, seed):
         """Like `sample`, also returning the blocks the masks were cut from.
@@ -350,23 +342,3 @@ class MultiBlockMaskGenerator(MaskGenerator):
         config.update(super().get_config())
         return config
 
-
-def _check_grid_size(grid_size):
-    message = (
-        "`grid_size` must be a positive int or a pair (rows, cols) of positive ints "
-        f"with at least 2 patches, got {grid_size!r}."
-    )
-    if isinstance(grid_size, (list, tuple)):
-        if len(grid_size) != 2:
-            raise ValueError(message)
-        rows, cols = grid_size
-    else:
-        rows = cols = grid_size
-    try:
-        rows = check_positive_int(rows, "grid_size")
-        cols = check_positive_int(cols, "grid_size")
-    except ValueError:
-        raise ValueError(message) from None
-    if rows * cols < 2:
-        raise ValueError(message)
-    return (rows, cols)

@@ -10,14 +10,13 @@ import math
 import keras
 import numpy as np
 
-from keras_jepa.checks import check_positive_int
-from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import jepa_mask_spec
-from keras_jepa.masking.multi_block import _check_grid_size
+from keras_jepa.masking.jepa_masks import JEPAMaskGenerator
+from keras_jepa.masking.jepa_masks import check_grid_size
+from keras_jepa.masking.jepa_masks import check_token_count
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class RandomTargetMaskGenerator(MaskGenerator):
+class RandomTargetMaskGenerator(JEPAMaskGenerator):
     """Draws the "random" ablation masks of I-JEPA: scattered target patches.
 
     Per sample, `num_target_tokens = floor(N · target_ratio)` patches, a uniform
@@ -60,7 +59,7 @@ class RandomTargetMaskGenerator(MaskGenerator):
 
     def __init__(self, grid_size, target_ratio=0.6, num_context_tokens=None, seed=None):
         super().__init__(seed=seed)
-        self.grid_size = _check_grid_size(grid_size)
+        self.grid_size = check_grid_size(grid_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         message = f"`target_ratio` must be a float in (0, 1), got {target_ratio!r}."
         try:
@@ -82,17 +81,12 @@ class RandomTargetMaskGenerator(MaskGenerator):
         max_context = self.num_patches - self.num_target_tokens
         if num_context_tokens is None:
             num_context_tokens = max_context
-        elif check_positive_int(num_context_tokens, "num_context_tokens") > max_context:
-            raise ValueError(
-                f"`num_context_tokens` must be in [1, {max_context}] (the patches "
-                f"that are not targets), got {num_context_tokens}."
+        else:
+            num_context_tokens = check_token_count(
+                num_context_tokens, "num_context_tokens", max_context,
+                "the patches that are not targets",
             )
         self.num_context_tokens = int(num_context_tokens)
-
-    def mask_spec(self, batch_size):
-        """Returns `{key: (shape, numpy dtype)}` of the masks for `batch_size`."""
-        return jepa_mask_spec(batch_size, self.num_context_tokens, 1,
-                              self.num_target_tokens)
 
     def _sample(self, batch_size, rng):
         # A uniform random order of the patches per sample: the first Kt are the

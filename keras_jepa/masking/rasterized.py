@@ -9,10 +9,10 @@ import keras
 import numpy as np
 
 from keras_jepa.checks import check_positive_int
-from keras_jepa.masking.base import MaskGenerator
-from keras_jepa.masking.base import jepa_mask_spec
 from keras_jepa.masking.base import rng_from_seed
-from keras_jepa.masking.multi_block import _check_grid_size
+from keras_jepa.masking.jepa_masks import JEPAMaskGenerator
+from keras_jepa.masking.jepa_masks import check_grid_size
+from keras_jepa.masking.jepa_masks import check_token_count
 
 # _OTHER_QUADRANTS[q]: the target quadrants, in quadrant order, when q is the context.
 # Quadrants are numbered 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
@@ -20,7 +20,7 @@ _OTHER_QUADRANTS = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
-class RasterizedMaskGenerator(MaskGenerator):
+class RasterizedMaskGenerator(JEPAMaskGenerator):
     """Draws the "rasterized" ablation masks of I-JEPA: one quadrant predicts the others.
 
     The `rows × cols` patch grid (N patches, row-major indices) is cut into four
@@ -83,7 +83,7 @@ class RasterizedMaskGenerator(MaskGenerator):
             f"ints, both at least 2 so that every quadrant has a patch, got {grid_size!r}."
         )
         try:
-            self.grid_size = _check_grid_size(grid_size)
+            self.grid_size = check_grid_size(grid_size)
         except ValueError:
             raise ValueError(message) from None
         rows, cols = self.grid_size
@@ -102,11 +102,6 @@ class RasterizedMaskGenerator(MaskGenerator):
         )
         self._row_of = np.arange(self.num_patches) // cols
         self._col_of = np.arange(self.num_patches) % cols
-
-    def mask_spec(self, batch_size):
-        """Returns `{key: (shape, numpy dtype)}` of the masks for `batch_size`."""
-        return jepa_mask_spec(batch_size, self.num_context_tokens, self.num_targets,
-                              self.num_target_tokens)
 
     def sample_with_quadrants(self, batch_size, seed):
         """Like `sample`, also returning each patch's quadrant and the context's.
@@ -185,9 +180,5 @@ def _lowest(keys, count):
 def _check_count(value, name, maximum, what, grid_size):
     if value is None:
         return maximum
-    if check_positive_int(value, name) > maximum:
-        raise ValueError(
-            f"`{name}` must be in [1, {maximum}] ({what} of the {grid_size[0]}x"
-            f"{grid_size[1]} grid), got {value}."
-        )
-    return int(value)
+    return check_token_count(value, name, maximum,
+                             f"{what} of the {grid_size[0]}x{grid_size[1]} grid")
