@@ -47,20 +47,13 @@ FIT_EPS = (0.1, 0.03, 0.01, 0.003)
 STEP_SIZE = {"jepa": 0.2, "mae": 0.02}
 
 
-def kendall_tau(a, b):
-    """Kendall's tau between two orderings (no ties here)."""
-    sign = np.sign(np.subtract.outer(a, a)) * np.sign(np.subtract.outer(b, b))
-    n = len(a)
-    return sign[np.triu_indices(n, 1)].sum() / (n * (n - 1) / 2)
-
-
 def inversion_sweep():
     rows, jepa_times, taus = [], [], {"jepa": [], "mae": []}
     for depth in DEPTHS:
         times = {o: theory.critical_time(o, LAM, RHO, depth, EPS) for o in ("jepa", "mae")}
         for objective in taus:
             # tau(t*, lam) = -1 when the high-lam feature has the shortest t*.
-            taus[objective].append(kendall_tau(times[objective], LAM))
+            taus[objective].append(theory.kendall_tau(times[objective], LAM))
         jepa_times.append(times["jepa"])
         first = {o: int(np.argmin(times[o])) for o in times}
         rows.append(

@@ -47,12 +47,6 @@ RHO_LOW = 0.6
 STEPS = {"jepa": 12000, "mae": 600}
 
 
-def kendall_tau(a, b):
-    sign = np.sign(np.subtract.outer(a, a)) * np.sign(np.subtract.outer(b, b))
-    n = len(a)
-    return sign[np.triu_indices(n, 1)].sum() / (n * (n - 1) / 2)
-
-
 def build_model(objective, seed):
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((NUM_FEATURES,))]
@@ -96,13 +90,13 @@ def main():
     for row, (trend, rho) in enumerate(trends.items()):
         # What the deep linear theory predicts at the same per-layer scale and depth.
         ode_tau = {
-            o: kendall_tau(theory.critical_time(o, LAM, rho, DEPTH, GAIN**DEPTH), LAM)
+            o: theory.kendall_tau(theory.critical_time(o, LAM, rho, DEPTH, GAIN**DEPTH), LAM)
             for o in ("jepa", "mae")
         }
         for column, objective in enumerate(("jepa", "mae")):
             steps = STEPS[objective] // (4 if args.smoke else 1)
             history, half = run(objective, rho, steps)
-            tau_lam, tau_rho = kendall_tau(half, LAM), kendall_tau(half, rho)
+            tau_lam, tau_rho = theory.kendall_tau(half, LAM), theory.kendall_tau(half, rho)
             image = theory_figures.plot_response_heatmap(
                 axes[row, column], history.steps, history.responses,
                 normalize="progress",

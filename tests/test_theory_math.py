@@ -329,3 +329,9 @@ def test_simulate_and_paper_time_reject_bad_input():
 
 def test_paper_time_is_depth_times_learning_rate_times_steps():
     np.testing.assert_allclose(theory.paper_time([0, 1000], 0.05, 3), [0.0, 150.0])
+
+
+def test_kendall_tau_of_learning_orders():
+    assert theory.kendall_tau([3.0, 2.0, 1.0], [1.0, 1.2, 1.4]) == -1.0
+    assert theory.kendall_tau([1.0, 2.0, 3.0], [1.0, 1.2, 1.4]) == 1.0
+    assert theory.kendall_tau([1.0, 3.0, 2.0], [1.0, 2.0, 3.0]) == 1 / 3

@@ -13,6 +13,7 @@ ablation without stop-gradient (`DeepLinearJEPA(target_mode="no_stop_gradient")`
 from keras_jepa.theory.callbacks import ResponseHistory
 from keras_jepa.theory.critical_times import critical_time
 from keras_jepa.theory.critical_times import critical_time_leading
+from keras_jepa.theory.critical_times import kendall_tau
 from keras_jepa.theory.critical_times import measured_critical_time
 from keras_jepa.theory.deep_linear import DeepLinearJEPA
 from keras_jepa.theory.deep_linear import DeepLinearMAE

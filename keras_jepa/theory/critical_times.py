@@ -241,3 +241,18 @@ def measured_critical_time(t, responses, asymptote, p=0.5):
         w0, w1 = responses[k - 1, i], responses[k, i]
         out[i] = t[k - 1] + (level[i] - w0) / (w1 - w0) * (t[k] - t[k - 1])
     return out
+
+
+def kendall_tau(a, b):
+    """Kendall's tau between two orderings of the same features (without ties).
+
+    +1 where `a` and `b` order every pair of features alike, −1 where every pair is
+    reversed. With `a` the features' critical times and `b` their λ, −1 says that the
+    features of high λ are learned first (MAE's greedy order).
+
+    Example:
+    keras_jepa.theory.kendall_tau([3.0, 2.0, 1.0], [1.0, 1.2, 1.4])  # -1.0
+    """
+    sign = np.sign(np.subtract.outer(a, a)) * np.sign(np.subtract.outer(b, b))
+    n = len(a)
+    return sign[np.triu_indices(n, 1)].sum() / (n * (n - 1) / 2)
