@@ -46,6 +46,7 @@ from keras_jepa.training.step_checks import finite_or_zero
 from keras_jepa.training.step_checks import nan_if
 from keras_jepa.training.step_checks import non_finite
 from keras_jepa.training.tensor_checks import check_token_indices
+from keras_jepa.training.tensor_checks import trusted_token_indices
 
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 LOSSES = ("smooth_l1", "l2")
@@ -384,13 +385,18 @@ class IJEPA(SelfSupervisedModel):
         return nan_if(code, self._context_and_predictions(batch, training)[1])
 
     def _context_and_predictions(self, batch, training):
-        self._check_masks(batch)
-        context = self.context_encoder(
-            batch["images"], token_indices=batch["context_indices"], training=training
-        )
-        predictions = self.predictor(
-            context, batch["context_indices"], batch["target_indices"], training=training
-        )
+        """Context tokens and predictions of a batch whose masks the caller has checked.
+
+        The masks are checked once, by `call` or `compute_ssl_loss` (`_check_masks`); the
+        context encoder and the predictor trust them here.
+        """
+        with trusted_token_indices():
+            context = self.context_encoder(
+                batch["images"], token_indices=batch["context_indices"], training=training
+            )
+            predictions = self.predictor(
+                context, batch["context_indices"], batch["target_indices"], training=training
+            )
         return context, predictions
 
     def regularization_loss(self, context_tokens):
@@ -435,6 +441,7 @@ class IJEPA(SelfSupervisedModel):
         )
         if self.monitors:
             targets, features, tokens = targets
+        self._check_masks(batch)  # static in a compiled step; the guard has clamped the values
         context, predictions = self._context_and_predictions(batch, training)
         per_token = ops.mean(regression_loss(predictions, targets, self.loss_name), axis=-1)
         weights = batch["target_weights"]

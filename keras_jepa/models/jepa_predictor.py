@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_jepa.models.token_predictor import TokenPredictor
 from keras_jepa.training.tensor_checks import check_token_indices
+from keras_jepa.training.tensor_checks import token_indices_trusted
 
 
 @keras.saving.register_keras_serializable(package="keras_jepa")
@@ -106,8 +107,9 @@ class JEPAPredictor(TokenPredictor):
                 f"`context_tokens` must have shape (batch, tokens, {self.input_dim}), got "
                 f"{tuple(context_tokens.shape)}."
             )
-        check_token_indices(context_indices, self.num_patches, "context_indices", rank=2)
-        check_token_indices(target_indices, self.num_patches, "target_indices", rank=3)
+        if not token_indices_trusted():  # IJEPA's call has checked them
+            check_token_indices(context_indices, self.num_patches, "context_indices", rank=2)
+            check_token_indices(target_indices, self.num_patches, "target_indices", rank=3)
         num_context = context_tokens.shape[1]
         num_blocks, num_target = target_indices.shape[1], target_indices.shape[2]
         if context_indices.shape[1] != num_context:

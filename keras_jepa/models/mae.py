@@ -42,6 +42,7 @@ from keras_jepa.training.step_checks import finite_or_zero
 from keras_jepa.training.step_checks import nan_if
 from keras_jepa.training.step_checks import non_finite
 from keras_jepa.training.tensor_checks import check_token_indices
+from keras_jepa.training.tensor_checks import trusted_token_indices
 
 MASK_KEYS = ("visible_indices", "masked_indices")
 
@@ -321,8 +322,18 @@ class MAE(SelfSupervisedModel):
         monitors read.
         """
         check_mask_partition(visible_indices, masked_indices, self.num_patches)
-        tokens = self.encoder(images, token_indices=visible_indices, training=training)
-        patches = self.decoder(tokens, visible_indices, masked_indices, training=training)
+        return self._predict_patches(images, visible_indices, masked_indices, training,
+                                     return_features)
+
+    def _predict_patches(self, images, visible_indices, masked_indices, training=False,
+                         return_features=False):
+        """`predict_patches` of masks the caller has checked (`check_mask_partition`).
+
+        The encoder and the decoder trust the masks here.
+        """
+        with trusted_token_indices():
+            tokens = self.encoder(images, token_indices=visible_indices, training=training)
+            patches = self.decoder(tokens, visible_indices, masked_indices, training=training)
         if return_features:
             # Pooled in float32: under mixed precision the tokens are bfloat16.
             features = ops.mean(ops.cast(tokens, "float32"), axis=1)
@@ -405,7 +416,7 @@ class MAE(SelfSupervisedModel):
         images, visible, masked = self._images_and_masks(inputs)
         check_mask_partition(visible, masked, self.num_patches)  # concrete: a clear error
         images, visible, masked, code = self._guarded_inputs(images, visible, masked)
-        predicted = self.predict_patches(images, visible, masked, training=training)
+        predicted = self._predict_patches(images, visible, masked, training=training)
         # A batch that breaks the contract (see `batch_error_messages`) gives NaN images;
         # `predict` raises `InvalidBatchError` naming it.
         return nan_if(code, self.patches_to_images(images, predicted, visible))

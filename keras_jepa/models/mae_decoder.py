@@ -14,6 +14,7 @@ from keras_jepa.layers import gather_tokens
 from keras_jepa.models.token_predictor import TokenPredictor
 from keras_jepa.training import is_concrete
 from keras_jepa.training.tensor_checks import check_token_indices
+from keras_jepa.training.tensor_checks import token_indices_trusted
 
 
 def patchify(images, patch_size):
@@ -185,7 +186,8 @@ class MAEDecoder(TokenPredictor):
                 f"`visible_tokens` must have shape (batch, tokens, {self.input_dim}), got "
                 f"{tuple(visible_tokens.shape)}."
             )
-        check_mask_partition(visible_indices, masked_indices, self.num_patches)
+        if not token_indices_trusted():  # MAE's predict_patches has checked them
+            check_mask_partition(visible_indices, masked_indices, self.num_patches)
         if visible_indices.shape[1] != visible_tokens.shape[1]:
             raise ValueError(
                 f"`visible_indices` has {visible_indices.shape[1]} tokens per row but "

@@ -11,6 +11,7 @@ from keras_jepa.models.transformer_stack import positions_blocks_and_norm
 from keras_jepa.models.transformer_stack import truncated_normal
 from keras_jepa.models.vit_presets import VIT_PRESETS
 from keras_jepa.training.tensor_checks import check_token_indices
+from keras_jepa.training.tensor_checks import token_indices_trusted
 
 
 def _pair(value, name):
@@ -154,7 +155,8 @@ class ViTEncoder(keras.Model):
         self._check_images(images)
         x = self.position_embedding(self.patch_embedding(images))
         if token_indices is not None:
-            check_token_indices(token_indices, self.num_patches, "token_indices", rank=2)
+            if not token_indices_trusted():  # a model's call has checked them
+                check_token_indices(token_indices, self.num_patches, "token_indices", rank=2)
             x = gather_tokens(x, token_indices)
         for block in self.blocks:
             x = block(x)

@@ -3,8 +3,13 @@
 `is_concrete(x)`: whether a tensor holds values now or is symbolic inside a trace, so
 that models validate data-dependent properties (index ranges) of concrete inputs without
 breaking compiled steps, where only static shapes can be checked. `check_token_indices`
-applies that to the token indices every network takes.
+applies that to the token indices every network takes; a model that has checked its
+masks runs its sub-networks inside `trusted_token_indices()` so that they are checked
+once per step, not once per network.
 """
+
+import contextlib
+import threading
 
 import keras
 from keras import ops
@@ -28,6 +33,32 @@ def is_concrete(x):
         # Reading an accelerator tensor would synchronise the device every step.
         return not isinstance(x, torch.Tensor) or x.device.type == "cpu"
     return True
+
+
+_trust = threading.local()
+
+
+@contextlib.contextmanager
+def trusted_token_indices():
+    """Inside, the sub-networks trust the token indices they are given.
+
+    A model checks its batch's masks once at its public boundary (`IJEPA.call`,
+    `compute_ssl_loss`, `MAE.predict_patches`) and runs its encoder, predictor and
+    decoder inside this context; called directly by a user, those sub-networks check
+    their indices themselves (see `token_indices_trusted`). The flag is per thread, so
+    the replicas of a `tf.distribute` strategy do not see each other's.
+    """
+    depth = getattr(_trust, "depth", 0)
+    _trust.depth = depth + 1
+    try:
+        yield
+    finally:
+        _trust.depth = depth
+
+
+def token_indices_trusted():
+    """Whether a caller (a model, see `trusted_token_indices`) has checked the indices."""
+    return getattr(_trust, "depth", 0) > 0
 
 
 def check_token_indices(indices, num_patches, name, rank):
