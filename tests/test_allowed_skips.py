@@ -58,6 +58,9 @@ def test_expected_failure():
 INNER_CONFTEST = '''
 import skip_allowlist
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 def pytest_configure(config):
     skip_allowlist.register(config, "jax")
 '''
