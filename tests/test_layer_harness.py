@@ -42,15 +42,22 @@ CASES = {
         lambda **kw: models.MAEDecoder(num_patches=16, input_dim=16, hidden_dim=8, depth=1,
                                        num_heads=2, patch_size=2, num_channels=1, **kw),
         [CONTEXT, CONTEXT_INDICES, MASKED_INDICES], (2, 16, 4)),
+    "ImageClassifier": (
+        lambda **kw: models.ImageClassifier(_encoder(**kw), num_classes=3),
+        [IMAGES], (2, 3)),
 }
 # Fixed sin-cos positions have no trainable weight.
 NOT_TRAINED = {"SinCosPositionEmbedding"}
+# A functional model around its encoder: mixed precision comes from the encoder's
+# policy or the global one, not from a `dtype` of its own.
+NO_DTYPE_ARGUMENT = {"ImageClassifier"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_layer_contract(name, tmp_path):
     make, inputs, shape = CASES[name]
-    run_layer_test(make, inputs, shape, tmp_path, training=name not in NOT_TRAINED)
+    run_layer_test(make, inputs, shape, tmp_path, training=name not in NOT_TRAINED,
+                   precision=name not in NO_DTYPE_ARGUMENT)
 
 
 # === Whole models: IJEPA and MAE through run_model_test ===
