@@ -23,6 +23,23 @@ def pytest_configure(config):
     skip_allowlist.register(config, keras.backend.backend())
 
 
+def pytest_collection_modifyitems(config, items):
+    # Tests marked `backend_independent` (numpy masking, theory maths, tf.data sources)
+    # give the same result whatever KERAS_BACKEND is, so tests/run_all_backends.sh runs
+    # them once: on the backend named by KERAS_JEPA_BACKEND_INDEPENDENT_ON. Without that
+    # variable (a plain `pytest` run) every test runs.
+    once_on = os.environ.get("KERAS_JEPA_BACKEND_INDEPENDENT_ON")
+    if not once_on or once_on == keras.backend.backend():
+        return
+    kept, deselected = [], []
+    for item in items:
+        marked = item.get_closest_marker("backend_independent") is not None
+        (deselected if marked else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     # Seeding is enough for reproducible tests; clear_session() would cost up to half a
@@ -48,6 +65,17 @@ def _tensorflow_steps_without_xla(request, monkeypatch):
     monkeypatch.setattr(TensorFlowSelfSupervisedModel, "_resolve_auto_jit_compile",
                         lambda self: False)
     yield
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """The global dtype policy "mixed_bfloat16" for one test, restored afterwards."""
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 @pytest.fixture

@@ -12,8 +12,21 @@ network built by `make(**extra_kwargs)` and called as `layer(*inputs)`:
   gives the same output;
 - one compiled training step (`fit` of a small functional model around the layer on a
   mean-square loss) changes every trainable weight;
-- dtype policies: under "mixed_bfloat16" the output is bfloat16 and the weights stay
-  float32 (skipped for layers whose output is not floating).
+- dtype policies: under "mixed_bfloat16" the layer computes in bfloat16 (its output is
+  bfloat16, or float32 for a classifier head) and the weights stay float32.
+
+`run_model_test(make, data, expected_shape, tmp_path)` does the same for a whole
+self-supervised model (`IJEPA`, `MAE`) built by `make()`, called on `data` (a batch
+dict or an image array) and trained with `fit(data)`:
+
+- output shape (eager and symbolic) and the config round trip;
+- saving (`run_model_saving_test`): `.keras` and `.weights.h5` give the same outputs,
+  `encode` features and loss, and a model saved after a step of `fit` continues in
+  step with the original (weights, optimizer state and step counter all restored);
+- one compiled step of `fit` moves every trainable weight;
+- dtype policies (`run_model_precision_test`): built under the global policy
+  "mixed_bfloat16", the networks compute in bfloat16 while the weights, the optimizer
+  state and the loss stay float32.
 """
 
 import keras
@@ -86,8 +99,10 @@ def run_training_test(make, inputs):
 
 def run_precision_test(make, inputs):
     layer = make(dtype="mixed_bfloat16")
+    assert layer.compute_dtype == "bfloat16"
     out = layer(*inputs)
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    # bfloat16, or float32 for a head that returns its logits in float32 for the loss.
+    assert keras.backend.standardize_dtype(out.dtype) in ("bfloat16", "float32")
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
     assert np.all(np.isfinite(_numpy(ops.cast(out, "float32"))))
 
@@ -109,3 +124,113 @@ def run_layer_test(make, inputs, expected_shape, tmp_path, training=True, precis
         run_training_test(make, inputs)
     if precision:
         run_precision_test(make, inputs)
+
+
+# === Whole models ===
+
+
+def _encoder_features(model, images):
+    return np.asarray(model.encode(images, batch_size=len(images)))
+
+
+def _loss(model, data):
+    batch = data if isinstance(data, dict) else {"images": data}
+    return _numpy(model.compute_ssl_loss(batch, training=False)[0])
+
+
+def _images(data):
+    return np.asarray(data["images"] if isinstance(data, dict) else data)
+
+
+def _assert_same_model(loaded, model, data, same_config=True):
+    check = np.testing.assert_array_equal
+    assert type(loaded) is type(model)
+    if same_config:  # a fresh `make()` differs in its automatic layer names only
+        assert loaded.get_config() == model.get_config()
+    check(_numpy(loaded(data)), _numpy(model(data)))
+    check(_encoder_features(loaded, _images(data)), _encoder_features(model, _images(data)))
+    check(_loss(loaded, data), _loss(model, data))
+
+
+def run_model_saving_test(make, data, tmp_path):
+    """`.keras` and `.weights.h5` round trips, before and after a step of `fit`."""
+    model = make()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    _assert_same_model(keras.saving.load_model(path), model, data)
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(weights)
+    fresh = make()
+    fresh.load_weights(weights)
+    _assert_same_model(fresh, model, data, same_config=False)
+
+    # A compiled model saved after a step continues exactly as the original.
+    model.compile(optimizer=keras.optimizers.AdamW(1e-2))
+    model.fit(data, batch_size=len(_images(data)), epochs=1, shuffle=False, verbose=0)
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 1
+    for each in (model, loaded):
+        each.fit(data, batch_size=len(_images(data)), epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.weights, loaded.weights):
+        assert a.path == b.path
+        np.testing.assert_allclose(_numpy(b), _numpy(a), rtol=1e-6, atol=1e-6, err_msg=a.path)
+
+
+def run_model_training_test(make, data):
+    """One compiled step of `fit` moves every trainable weight."""
+    model = make()
+    # Adam: its first step moves every weight with a non-zero gradient by about the
+    # learning rate (an SGD step on a LayerNorm scale can be lost in float32 rounding).
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = [_numpy(w) for w in model.trainable_weights]
+    history = model.fit(data, batch_size=len(_images(data)), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    unchanged = [w.path for w, b in zip(model.trainable_weights, before)
+                 if np.array_equal(_numpy(w), b)]
+    assert not unchanged, f"weights not trained: {unchanged}"
+
+
+def run_model_precision_test(make, data):
+    """Under the global "mixed_bfloat16" policy: bf16 compute, float32 state and loss."""
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = make()
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    networks = [layer for layer in model._flatten_layers(include_self=False, recursive=False)]
+    assert networks and all(n.compute_dtype == "bfloat16" for n in networks), [
+        (n.name, n.compute_dtype) for n in networks]
+    out = model(data)
+    # Predictions in the compute dtype, or cast to float32 for the user (MAE's images).
+    assert keras.backend.standardize_dtype(out.dtype) in ("bfloat16", "float32")
+    assert np.all(np.isfinite(_numpy(ops.cast(out, "float32"))))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    history = model.fit(data, batch_size=len(_images(data)), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    float_state = [v for v in model.weights + model.optimizer.variables
+                   if "int" not in keras.backend.standardize_dtype(v.dtype)]
+    assert {keras.backend.standardize_dtype(v.dtype) for v in float_state} == {"float32"}
+    features = model.encode(_images(data))
+    assert features.dtype == np.float32 and np.all(np.isfinite(features))
+
+
+def run_model_test(make, data, expected_shape, tmp_path, precision=True):
+    """All the model checks above for the self-supervised model `make()` on `data`."""
+    keras.utils.set_random_seed(0)
+    model = make()
+    out = _numpy(model(data))
+    assert out.shape == tuple(expected_shape), out.shape
+    assert np.all(np.isfinite(out))
+    if isinstance(data, dict):
+        spec = {key: _spec(value) for key, value in data.items()}
+        symbolic = model.compute_output_spec(spec)
+    else:
+        symbolic = model.compute_output_spec(_spec(data))
+    assert tuple(symbolic.shape) == (None,) + tuple(expected_shape[1:]), symbolic.shape
+    run_config_test(model)
+    run_model_saving_test(make, data, tmp_path)
+    run_model_training_test(make, data)
+    if precision:
+        run_model_precision_test(make, data)

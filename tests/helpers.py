@@ -1,9 +1,13 @@
 """Small models and batches shared by the tests."""
 
+import math
+
 import keras
 import numpy as np
+from keras import ops
 
 from keras_jepa.models import IJEPA
+from keras_jepa.models import MAE
 from keras_jepa.models import JEPAPredictor
 from keras_jepa.models import ViTEncoder
 
@@ -19,6 +23,47 @@ def tiny_ijepa(**kwargs):
     encoder = tiny_encoder()
     predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=8, depth=1, num_heads=2)
     return IJEPA(encoder, predictor, **kwargs)
+
+
+def compiled_ijepa(**kwargs):
+    """A one-block I-JEPA compiled with Adam, for tests of `fit`, `predict` and the guards."""
+    encoder = tiny_encoder(depth=1)
+    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=16, depth=1, num_heads=2)
+    model = IJEPA(encoder, predictor, **{"total_steps": 100, **kwargs})
+    model.compile(optimizer="adam")
+    return model
+
+
+def compiled_mae(**kwargs):
+    """A one-block MAE compiled with Adam."""
+    model = MAE(tiny_encoder(depth=1), **{"seed": 0, **kwargs})
+    model.compile(optimizer="adam")
+    return model
+
+
+def numpy_of(value):
+    return np.asarray(ops.convert_to_numpy(value))
+
+
+def snapshot(model):
+    """Copies of every weight of `model`, as numpy arrays."""
+    return [numpy_of(v).copy() for v in model.weights]
+
+
+class PoisonAtEpoch(keras.callbacks.Callback):
+    """Puts a NaN into the decoder's first weight when epoch `epoch` begins (an MAE),
+    as a diverged step would; `before` holds the weights just before."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+        self.before = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.before = snapshot(self.model)
+            variable = self.model.decoder.weights[0]
+            variable.assign(ops.full(variable.shape, math.nan))
 
 
 def random_batch(rng, batch_size=3, image_size=8, channels=1, num_patches=16,

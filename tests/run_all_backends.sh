@@ -13,6 +13,8 @@ echo "=== ruff check ==="
 if ! python -m ruff check .; then
   failed+=("ruff check")
 fi
+# Tests marked `backend_independent` run on the first backend only (tests/conftest.py).
+export KERAS_JEPA_BACKEND_INDEPENDENT_ON=${KERAS_JEPA_BACKEND_INDEPENDENT_ON:-${backends%% *}}
 # Shared by the three runs (e.g. cross-backend results computed once).
 export KERAS_JEPA_TEST_CACHE=$(mktemp -d)
 trap 'rm -rf "$KERAS_JEPA_TEST_CACHE"' EXIT

@@ -12,6 +12,9 @@ import skip_allowlist
 HERE = pathlib.Path(__file__).resolve().parent
 BACKENDS = {"jax", "tensorflow", "torch"}
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_every_allowed_skip_names_a_test_file_backends_and_a_reason():
     entries = skip_allowlist.read_allowed_skips(skip_allowlist.DEFAULT_FILE)
@@ -109,3 +112,41 @@ def test_allow_skips_reports_without_failing(tmp_path):
     result = _run_inner(tmp_path, "", KERAS_JEPA_ALLOW_SKIPS="1")
     assert result.returncode == 0, result.stdout
     assert "reported only (KERAS_JEPA_ALLOW_SKIPS=1)" in result.stdout
+
+
+class _Item:
+    def __init__(self, name, marked):
+        self.name, self.marked = name, marked
+
+    def get_closest_marker(self, name):
+        return object() if self.marked and name == "backend_independent" else None
+
+
+def _select(monkeypatch, once_on, backend="torch"):
+    import conftest
+
+    monkeypatch.setattr(conftest.keras.backend, "backend", lambda: backend)
+    if once_on is None:
+        monkeypatch.delenv("KERAS_JEPA_BACKEND_INDEPENDENT_ON", raising=False)
+    else:
+        monkeypatch.setenv("KERAS_JEPA_BACKEND_INDEPENDENT_ON", once_on)
+    deselected = []
+    config = type("Config", (), {"hook": type("Hook", (), {
+        "pytest_deselected": staticmethod(lambda items: deselected.extend(items))})})
+    items = [_Item("numpy", True), _Item("model", False)]
+    conftest.pytest_collection_modifyitems(config, items)
+    return [i.name for i in items], [i.name for i in deselected]
+
+
+def test_backend_independent_tests_run_on_one_backend_only(monkeypatch):
+    # run_all_backends.sh names the first backend: the others skip the marked tests.
+    assert _select(monkeypatch, "jax", backend="torch") == (["model"], ["numpy"])
+    assert _select(monkeypatch, "torch", backend="torch") == (["numpy", "model"], [])
+    # A plain pytest run (no variable) runs everything.
+    assert _select(monkeypatch, None) == (["numpy", "model"], [])
+
+
+def test_run_all_backends_names_the_first_backend():
+    script = (HERE / "run_all_backends.sh").read_text()
+    assert "KERAS_JEPA_BACKEND_INDEPENDENT_ON=${KERAS_JEPA_BACKEND_INDEPENDENT_ON:-${backends%% *}}" \
+        in script

@@ -9,6 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import PoisonAtEpoch
+from helpers import compiled_ijepa
+from helpers import compiled_mae
 from helpers import random_batch
 from helpers import tiny_encoder
 from keras import ops
@@ -104,18 +107,6 @@ def test_valid_numbers_of_any_numeric_type_are_accepted():
 # === Data checked inside the step: tf.data batches (issue 15, items 1-3) ===
 
 
-def _compiled_ijepa():
-    model = _ijepa(total_steps=100)
-    model.compile(optimizer="adam")
-    return model
-
-
-def _compiled_mae():
-    model = MAE(tiny_encoder(depth=1), seed=0)
-    model.compile(optimizer="adam")
-    return model
-
-
 def _batch(size=8):
     return random_batch(np.random.default_rng(0), batch_size=size)
 
@@ -200,14 +191,14 @@ def test_mae_nan_pixel_and_bad_masks_in_a_dataset_stop_fit():
     bad = images.copy()
     bad[6, 2, 2, 0] = math.nan
     with pytest.raises(InvalidBatchError, match="epoch 1, batch 2: .*`images` hold NaN"):
-        _compiled_mae().fit(_dataset(bad), verbose=0)
+        compiled_mae().fit(_dataset(bad), verbose=0)
     order = np.argsort(np.random.default_rng(1).uniform(size=(8, 16)), axis=1)
     masks = {"images": images, "visible_indices": order[:, :4].astype("int32"),
              "masked_indices": order[:, 4:].astype("int32")}
     masks["masked_indices"][5, 0] = -1
     # torch runs the step eagerly and its partition check sees the clamped index.
     with pytest.raises(ValueError, match="`masked_indices`|`visible_indices`"):
-        _compiled_mae().fit(_dataset(masks), verbose=0)
+        compiled_mae().fit(_dataset(masks), verbose=0)
 
 
 def _state(model):
@@ -253,7 +244,7 @@ def test_predict_on_a_dataset_with_bad_indices_names_the_batch(shared_ijepa, bac
     masks["visible_indices"][6, 0] = 99
     # torch runs eagerly: its partition check sees the index and raises first.
     with pytest.raises(ValueError, match="`visible_indices`"):
-        _compiled_mae().predict(_dataset(masks), verbose=0)
+        compiled_mae().predict(_dataset(masks), verbose=0)
 
 
 def test_a_good_run_logs_no_error_code(shared_ijepa):
@@ -269,31 +260,16 @@ def test_a_good_run_logs_no_error_code(shared_ijepa):
 # === Non-finite loss and NaN features (issue 15, item 1) ===
 
 
-class PoisonAtEpoch(keras.callbacks.Callback):
-    """Puts a NaN into one weight when epoch `epoch` begins, as a diverged step would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-        self.before = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            self.before = [ops.convert_to_numpy(v).copy() for v in self.model.weights]
-            variable = self.model.decoder.weights[0]
-            variable.assign(ops.full(variable.shape, math.nan))
-
-
 def test_non_finite_loss_raises_naming_the_batch_and_keeps_the_last_good_checkpoint(tmp_path):
     images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
     path = str(tmp_path / "model.keras")
     checkpoint = training.SafeModelCheckpoint(path)
     poison = PoisonAtEpoch(1)
-    model = _compiled_mae()
+    model = compiled_mae()
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 1: the loss is nan"):
         model.fit(images, batch_size=4, epochs=3, verbose=0, callbacks=[checkpoint, poison])
     assert checkpoint.last_saved_epoch == 1
-    restored = _compiled_mae()
+    restored = compiled_mae()
     training.load_checkpoint(restored, path)
     assert not training.non_finite_weights(restored)
     for loaded, expected in zip(restored.weights, poison.before):
@@ -302,12 +278,12 @@ def test_non_finite_loss_raises_naming_the_batch_and_keeps_the_last_good_checkpo
 
 def test_terminate_on_nan_keeps_its_graceful_stop():
     images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
-    history = _compiled_mae().fit(images, batch_size=4, epochs=3, verbose=0, callbacks=[
+    history = compiled_mae().fit(images, batch_size=4, epochs=3, verbose=0, callbacks=[
         keras.callbacks.TerminateOnNaN(), PoisonAtEpoch(1)]).history
     assert len(history["loss"]) == 2 and math.isnan(history["loss"][1])
 
 
-@pytest.mark.parametrize("make", [_compiled_ijepa, _compiled_mae], ids=["ijepa", "mae"])
+@pytest.mark.parametrize("make", [compiled_ijepa, compiled_mae], ids=["ijepa", "mae"])
 def test_encode_refuses_a_nan_image(make):
     images = _batch()["images"]
     images[3, 4, 4, 0] = math.nan
@@ -339,7 +315,7 @@ def test_ijepa_fit_refuses_masks_of_another_grid(grid):
     with pytest.raises(ValueError, match=f"for a {grid}×{grid} grid but this model's "
                        r"encoder has a 4×4 grid: build the `mask_generator` with "
                        r"grid_size=\(4, 4\)"):
-        _compiled_ijepa().fit(dataset, verbose=0)
+        compiled_ijepa().fit(dataset, verbose=0)
 
 
 @pytest.mark.parametrize("grid", [3, 7])
@@ -353,13 +329,13 @@ def test_mae_fit_refuses_masks_for_another_patch_count():
     dataset = attach_masks(_images_dataset(), RandomMaskGenerator(9), seed=0)
     with pytest.raises(ValueError, match="RandomMaskGenerator for 9 patches but this "
                        "model's encoder has 16"):
-        _compiled_mae().fit(dataset, verbose=0)
+        compiled_mae().fit(dataset, verbose=0)
 
 
 def test_matching_masks_train():
     generator = MultiBlockMaskGenerator(4, num_targets=2, target_scale=(0.1, 0.2), seed=0)
     dataset = attach_masks(_images_dataset(), generator, seed=0).prefetch(2)
-    assert np.isfinite(_compiled_ijepa().fit(dataset, verbose=0).history["loss"][0])
+    assert np.isfinite(compiled_ijepa().fit(dataset, verbose=0).history["loss"][0])
 
 
 # === Empty data (issue 15, item 6) ===
@@ -375,14 +351,14 @@ EMPTY = {
 def test_fit_on_empty_data_names_x(name):
     x, kwargs = EMPTY[name](_batch())
     with pytest.raises(ValueError, match="`x` yielded no batch"):
-        _compiled_ijepa().fit(x, verbose=0, **kwargs)
+        compiled_ijepa().fit(x, verbose=0, **kwargs)
 
 
 def test_mae_fit_on_an_empty_filtered_dataset_names_x():
     images = np.zeros((4, 8, 8, 1), "float32")
     dataset = tf.data.Dataset.from_tensor_slices(images).filter(lambda x: False).batch(2)
     with pytest.raises(ValueError, match="`x` yielded no batch in epoch 1"):
-        _compiled_mae().fit(dataset, verbose=0)
+        compiled_mae().fit(dataset, verbose=0)
 
 
 # === No partial load through load_weights (issue 15, item 5) ===
@@ -419,10 +395,10 @@ def test_mae_load_weights_lists_shape_mismatches(tmp_path):
 
 
 def test_load_weights_of_the_same_architecture_still_works(tmp_path):
-    source = _compiled_mae()
+    source = compiled_mae()
     path = str(tmp_path / "mae.weights.h5")
     MAE(tiny_encoder(depth=1), seed=0).save_weights(path)  # no optimizer state
-    model = _compiled_mae()
+    model = compiled_mae()
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)  # the optimizer keeps its own state
     source.optimizer.build(source.trainable_variables)

@@ -6,6 +6,8 @@ import os
 import keras
 import numpy as np
 import pytest
+from helpers import PoisonAtEpoch
+from helpers import snapshot
 from helpers import tiny_encoder
 from keras import ops
 
@@ -14,14 +16,6 @@ from keras_jepa import training
 from keras_jepa.models import IJEPA
 from keras_jepa.models import MAE
 from keras_jepa.models import JEPAPredictor
-
-
-def numpy_of(x):
-    return np.asarray(ops.convert_to_numpy(x))
-
-
-def snapshot(model):
-    return [numpy_of(v).copy() for v in model.weights]
 
 
 def micro_ijepa(**encoder_overrides):
@@ -96,21 +90,6 @@ def test_checkpoint_of_another_width_lists_the_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"Shape mismatches .*checkpoint \(24, 72\) vs "
                                          r"model \(16, 48\)"):
         training.load_checkpoint(micro_ijepa(hidden_dim=16), path)
-
-
-class PoisonAtEpoch(keras.callbacks.Callback):
-    """Puts a NaN into one weight when epoch `epoch` begins, as a diverged step would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-        self.before = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            self.before = snapshot(self.model)
-            variable = self.model.decoder.weights[0]
-            variable.assign(ops.full(variable.shape, math.nan))
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path):

@@ -8,6 +8,9 @@ from keras_jepa.data import center_crop_resize
 from keras_jepa.data import random_resized_crop
 from keras_jepa.data import sample_crop_box
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture(autouse=True)
 def _seeded():

@@ -5,6 +5,9 @@ import pytest
 
 from keras_jepa.data.distractors import add_patch_distractor
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _amplitudes(distractor, patch_size):
     # The checkerboard sign of the top-left pixel is +1: the amplitude of each patch.

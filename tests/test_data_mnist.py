@@ -9,6 +9,9 @@ from keras_jepa.data import from_mnist
 from keras_jepa.data import load_mnist
 from keras_jepa.data import mnist as mnist_module
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_split_is_stratified_disjoint_and_deterministic():
     train_x, train_y = load_mnist("train")

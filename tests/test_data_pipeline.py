@@ -48,6 +48,7 @@ def _batches(dataset, count=None):
     return [next(iterator) for _ in range(count)] if count else list(iterator)
 
 
+@pytest.mark.backend_independent
 def test_element_spec_is_static_with_contract_keys():
     generator = MultiBlockMaskGenerator(4, seed=0)
     source = from_arrays(_uint8_images(), np.arange(40) % 3)
@@ -71,6 +72,7 @@ def test_element_spec_is_static_with_contract_keys():
     assert dataset.element_spec["images"].shape == (5, 8, 12, 3)
 
 
+@pytest.mark.backend_independent
 def test_same_seed_gives_same_batches_and_each_pass_differs():
     generator = MultiBlockMaskGenerator(4)
     source = from_arrays(_uint8_images())
@@ -91,6 +93,7 @@ def test_same_seed_gives_same_batches_and_each_pass_differs():
     assert not np.array_equal(first[0]["images"], other[0]["images"])
 
 
+@pytest.mark.backend_independent
 def test_seed_none_follows_numpys_global_seed():
     source = from_arrays(_uint8_images())
 
@@ -105,6 +108,7 @@ def test_seed_none_follows_numpys_global_seed():
     assert not np.array_equal(first_images(), first)
 
 
+@pytest.mark.backend_independent
 def test_parallelism_does_not_change_the_batches():
     source = from_arrays(_uint8_images())
     serial = make_pretraining_dataset(source, 8, 8, seed=1, num_parallel_calls=1)
@@ -113,6 +117,7 @@ def test_parallelism_does_not_change_the_batches():
         np.testing.assert_array_equal(a["images"], b["images"])
 
 
+@pytest.mark.backend_independent
 def test_one_pass_holds_every_image_once_in_shuffled_order():
     source = _indexed_source()
     batches = _batches(make_pretraining_dataset(source, 8, 8, seed=0))
@@ -128,6 +133,7 @@ def test_one_pass_holds_every_image_once_in_shuffled_order():
     np.testing.assert_array_equal(labels, np.arange(40))
 
 
+@pytest.mark.backend_independent
 def test_repeat_runs_past_one_pass():
     source = _indexed_source(num_images=10)
     dataset = make_pretraining_dataset(source, 8, 4, seed=0, repeat=True)
@@ -135,6 +141,7 @@ def test_repeat_runs_past_one_pass():
     assert np.bincount(labels, minlength=10).tolist() == [4] * 10
 
 
+@pytest.mark.backend_independent
 def test_scaling_and_normalisation():
     values = np.array([0, 51, 255], "uint8")
     # Every crop of a constant image is that constant.
@@ -155,6 +162,7 @@ def test_scaling_and_normalisation():
     np.testing.assert_allclose(batch["images"], 0.25, atol=1e-6)
 
 
+@pytest.mark.backend_independent
 def test_flip_mirrors_some_images_and_keeps_the_rest():
     ramp = np.broadcast_to(np.arange(8, dtype="uint8") * 30, (16, 8, 8)).copy()[..., None]
     source = from_arrays(ramp)
@@ -166,6 +174,7 @@ def test_flip_mirrors_some_images_and_keeps_the_rest():
     assert (flipped | kept).all() and flipped.any() and kept.any()
 
 
+@pytest.mark.backend_independent
 def test_eval_dataset_keeps_order_and_the_last_partial_batch():
     source = _indexed_source(num_images=10)
     batches = _batches(make_eval_dataset(source, 8, 4, mean=None, std=None))
@@ -177,6 +186,7 @@ def test_eval_dataset_keeps_order_and_the_last_partial_batch():
     assert len(_batches(dataset)) == 2
 
 
+@pytest.mark.backend_independent
 def test_images_smaller_than_the_output_need_min_image_size():
     source = from_arrays(_uint8_images(size=6))
     with pytest.raises(ValueError, match=r"6x6 pixels, smaller than `min_image_size` 8x8"):
@@ -187,6 +197,7 @@ def test_images_smaller_than_the_output_need_min_image_size():
     assert _batches(dataset, 1)[0]["images"].shape == (4, 8, 8, 3)
 
 
+@pytest.mark.backend_independent
 def test_bad_arguments_raise_naming_them():
     source = from_arrays(_uint8_images(num_images=6))
     cases = [
@@ -215,6 +226,7 @@ def test_bad_arguments_raise_naming_them():
         make_eval_dataset(source, 8, 4, crop_fraction=0.0)
 
 
+@pytest.mark.backend_independent
 def test_digits_dataset_keeps_its_call_signature_and_images():
     generator = MultiBlockMaskGenerator(8, seed=0)
     dataset = digits_dataset(64, generator, "test", 16, seed=0, shuffle=False)

@@ -16,6 +16,9 @@ from keras_jepa.data import make_eval_dataset
 from keras_jepa.data import make_pretraining_dataset
 from keras_jepa.masking import MultiBlockMaskGenerator
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 
 

@@ -111,6 +111,7 @@ def micro_vit():
                       num_heads=2, num_channels=3)
 
 
+@pytest.mark.backend_independent
 def test_clevr_labels_match_hand_computation():
     with mocked_clevr():
         for split, scenes in CLEVR_DEPTHS.items():
@@ -122,6 +123,7 @@ def test_clevr_labels_match_hand_computation():
     assert DOWNSTREAM_TASKS["clevr_distance"].num_classes == len(CLEVR_DISTANCE_EDGES) + 1
 
 
+@pytest.mark.backend_independent
 def test_clevr_scene_outside_the_count_range_stops_the_pipeline():
     scenes = {"train": [[9.0, 9.5]], "validation": [[9.0, 9.5, 9.9]]}
     with mocked_clevr(scenes):
@@ -130,6 +132,7 @@ def test_clevr_scene_outside_the_count_range_stops_the_pipeline():
             read_labels(source)
 
 
+@pytest.mark.backend_independent
 def test_clevr_images_are_resized_whole_not_cropped():
     # The left third of every image is white: a centre crop to a square would cut
     # half of it away (a quarter of the crop would be white instead of a third).
@@ -241,6 +244,7 @@ def test_bad_arguments_are_named(micro_vit):
         run_downstream(tiny_encoder(), "cifar100")  # 1 channel
 
 
+@pytest.mark.backend_independent
 def test_label_fraction_is_stratified_and_seeded():
     rng = np.random.default_rng(1)
     labels = rng.permutation(np.repeat([0, 1, 2, 3], [100, 200, 50, 3]))
@@ -263,6 +267,7 @@ def test_run_downstream_label_fraction_keeps_each_class(micro_vit, tmp_path):
     assert result["num_test_examples"] == 4 and result["label_fraction"] == 0.5
 
 
+@pytest.mark.backend_independent
 def test_select_examples_keeps_the_chosen_examples_in_order():
     with mocked_tfds(num_examples=10):
         source = downstream_source("cifar100", "train")
@@ -275,6 +280,7 @@ def test_select_examples_keeps_the_chosen_examples_in_order():
 
 
 
+@pytest.mark.backend_independent
 def test_from_tfds_takes_a_label_key_or_a_label_fn():
     with mocked_tfds(num_examples=3):
         with pytest.raises(ValueError, match="`label_key` or `label_fn`, not both"):

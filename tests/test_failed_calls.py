@@ -10,26 +10,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import compiled_ijepa
+from helpers import compiled_mae
 from helpers import random_batch
-from helpers import tiny_encoder
 
-from keras_jepa.models import IJEPA
 from keras_jepa.models import MAE
-from keras_jepa.models import JEPAPredictor
-
-
-def _ijepa():
-    encoder = tiny_encoder(depth=1)
-    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=16, depth=1, num_heads=2)
-    model = IJEPA(encoder, predictor, total_steps=100)
-    model.compile(optimizer="adam")
-    return model
-
-
-def _mae():
-    model = MAE(tiny_encoder(depth=1), seed=0)
-    model.compile(optimizer="adam")
-    return model
 
 
 def _still_works(model, batch):
@@ -66,7 +51,7 @@ BAD_IJEPA_CALLS = {
 
 
 def test_ijepa_rejects_bad_data_then_still_works(rng):
-    model = _ijepa()
+    model = compiled_ijepa()
     batch = random_batch(rng, batch_size=4)
     model.fit(batch, batch_size=4, epochs=1, verbose=0)
     for name, (bad_call, message) in BAD_IJEPA_CALLS.items():
@@ -78,7 +63,7 @@ def test_ijepa_rejects_bad_data_then_still_works(rng):
 
 
 def test_mae_rejects_wrong_image_shape_then_still_works(rng):
-    model = _mae()
+    model = compiled_mae()
     batch = random_batch(rng, batch_size=4)
     bad = np.zeros((4, 12, 12, 1), "float32")
     for method in ("evaluate", "predict", "fit"):
@@ -92,7 +77,7 @@ def test_mae_rejects_wrong_image_shape_then_still_works(rng):
 
 def test_error_inside_a_compiled_step_leaves_the_model_usable(rng):
     # A generator is not looked at before the step: the error comes from inside it.
-    model = _mae()
+    model = compiled_mae()
     batch = random_batch(rng, batch_size=4)
     model.fit(batch["images"], batch_size=4, epochs=1, verbose=0)
     before = model.encode(batch["images"])
@@ -117,7 +102,7 @@ def test_error_in_a_callback_mid_fit_keeps_the_trained_weights(rng):
             if batch == 1:
                 raise _Interrupt()
 
-    model = _ijepa()
+    model = compiled_ijepa()
     batch = random_batch(rng, batch_size=4)
     before = model.encode(batch["images"], encoder="context")
     with pytest.raises(_Interrupt):

@@ -12,13 +12,6 @@ from keras_jepa.masking import RandomMaskGenerator
 MASK_KEYS = ("context_indices", "target_indices", "target_weights")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    # Overrides the conftest fixture: only the fit test builds Keras state (and
-    # clears it itself); clear_session costs 0.2-0.6 s per test.
-    yield
-
-
 def _images(num_images=24, size=8):
     # Image i is filled with the value i, so a batch tells which images it holds.
     values = np.arange(num_images, dtype="float32")[:, None, None, None]
@@ -34,6 +27,7 @@ def _masks_of(dataset, key="context_indices"):
     return [element[key] for element in dataset.as_numpy_iterator()]
 
 
+@pytest.mark.backend_independent
 def test_element_spec_is_static_with_mask_keys_and_dtypes():
     generator = MultiBlockMaskGenerator(8, seed=0)
     spec = attach_masks(_batched(), generator).element_spec
@@ -47,6 +41,7 @@ def test_element_spec_is_static_with_mask_keys_and_dtypes():
     assert element["target_indices"].shape == (4, 4, kt)
 
 
+@pytest.mark.backend_independent
 def test_dict_elements_keep_their_other_keys():
     images = _images()
     dataset = tf.data.Dataset.from_tensor_slices(
@@ -63,6 +58,7 @@ def test_dict_elements_keep_their_other_keys():
     np.testing.assert_array_equal(first["images"], images[:6])
 
 
+@pytest.mark.backend_independent
 def test_masks_follow_the_seed_and_the_batch_counter():
     generator = MultiBlockMaskGenerator(8, seed=0)
     fixed = attach_masks(
@@ -83,6 +79,7 @@ def test_masks_follow_the_seed_and_the_batch_counter():
     assert not np.array_equal(np.stack(_masks_of(other_seed)), np.stack(first))
 
 
+@pytest.mark.backend_independent
 def test_rerandomized_passes_differ_but_are_reproducible():
     generator = MultiBlockMaskGenerator(8)
 
@@ -97,6 +94,7 @@ def test_rerandomized_passes_differ_but_are_reproducible():
     np.testing.assert_array_equal(second_pass, again_second)
 
 
+@pytest.mark.backend_independent
 def test_parallel_unordered_map_keeps_masks_paired_with_their_batch():
     generator = MultiBlockMaskGenerator(8)
     dataset = attach_masks(
@@ -113,6 +111,7 @@ def test_parallel_unordered_map_keeps_masks_paired_with_their_batch():
             np.testing.assert_array_equal(element[key], expected[key])
 
 
+@pytest.mark.backend_independent
 def test_seed_defaults_to_the_generator_seed():
     generator = MultiBlockMaskGenerator(8, seed=21)
     implicit = attach_masks(_batched(), generator, rerandomize_each_iteration=False)
@@ -121,6 +120,7 @@ def test_seed_defaults_to_the_generator_seed():
     )
 
 
+@pytest.mark.backend_independent
 def test_bad_datasets_and_arguments_raise():
     generator = MultiBlockMaskGenerator(8, seed=0)
     with pytest.raises(ValueError, match="drop_remainder=True"):

@@ -12,12 +12,8 @@ import keras_jepa.masking
 from keras_jepa.masking import MultiBlockMaskGenerator
 from keras_jepa.masking import RandomMaskGenerator
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    # Overrides the conftest fixture: these tests build no Keras state, and its
-    # clear_session (a full garbage collection) costs 0.2-0.6 s per test.
-    yield
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
 
 
 def _unpack(indices, cols):

@@ -23,16 +23,6 @@ from keras_jepa.models import ViTEncoder
 LOSS_RTOL = 0.01
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    previous = keras.config.dtype_policy()
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
-
-
 def loss_of(model, batch):
     return float(keras.ops.convert_to_numpy(model.compute_ssl_loss(batch, training=False)[0]))
 

@@ -3,7 +3,6 @@
 import keras
 import ml_dtypes
 import numpy as np
-import pytest
 from helpers import random_batch
 from helpers import set_seeded_weights
 from helpers import tiny_encoder
@@ -21,16 +20,6 @@ def _with_policy(policy, make):
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         return make()
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
-
-
-@pytest.fixture
-def mixed_bfloat16():
-    previous = keras.config.dtype_policy()
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
-    try:
-        yield
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
 

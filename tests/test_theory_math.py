@@ -8,6 +8,9 @@ from scipy import integrate
 
 from keras_jepa import theory
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _rate(objective, w, lam, rho, depth):
     # Written out here from docs/theory.md ('Per-feature ODEs') rather than taken from the package, so that the

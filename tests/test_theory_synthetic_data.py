@@ -5,6 +5,9 @@ import pytest
 
 from keras_jepa import theory
 
+# The same on every backend: run once by tests/run_all_backends.sh (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _moments(x, y):
     n = x.shape[0]

@@ -15,19 +15,8 @@ import re
 import keras
 import pytest
 import tensorflow as tf
+from helpers import compiled_ijepa
 from helpers import random_batch
-from helpers import tiny_encoder
-
-from keras_jepa.models import IJEPA
-from keras_jepa.models import JEPAPredictor
-
-
-def _ijepa():
-    encoder = tiny_encoder(depth=1)
-    predictor = JEPAPredictor.for_encoder(encoder, hidden_dim=16, depth=1, num_heads=2)
-    model = IJEPA(encoder, predictor, total_steps=100)
-    model.compile(optimizer="adam")
-    return model
 
 
 def _event_tags(directory):
@@ -51,7 +40,7 @@ def test_tensorboard_is_a_dependency():
 def test_tensorboard_callback_writes_every_monitor(tmp_path, rng):
     if importlib.util.find_spec("tensorboard") is None:
         pytest.skip("tensorboard is not installed (reinstall keras-jepa: it depends on it)")
-    model = _ijepa()
+    model = compiled_ijepa()
     batch = random_batch(rng, batch_size=4)
     history = model.fit(batch, batch_size=2, epochs=2, verbose=0,
                         callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path))])
@@ -79,7 +68,7 @@ def _shown_metrics(line):
 
 @pytest.mark.parametrize("verbose", [1, 2])
 def test_progress_bar_shows_loss_first_and_few_metrics(verbose, rng, tmp_path, capsys):
-    model = _ijepa()
+    model = compiled_ijepa()
     batch = random_batch(rng, batch_size=4)
     csv_path = tmp_path / "log.csv"
     # Stands for a ProbeCallback: adds `probe_acc` to the epoch's logs.
@@ -109,7 +98,7 @@ def test_progress_bar_shows_loss_first_and_few_metrics(verbose, rng, tmp_path, c
 
 def test_progress_metrics_choose_the_bar(rng, capsys):
     batch = random_batch(rng, batch_size=4)
-    model = _ijepa()
+    model = compiled_ijepa()
     model.compile(optimizer="adam", progress_metrics=("pred_std", "loss", "not_logged"))
     capsys.readouterr()
     model.fit(batch, batch_size=2, epochs=1, verbose=2, validation_data=batch)
@@ -140,7 +129,7 @@ def test_progress_metrics_choose_the_bar(rng, capsys):
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_progress_metrics_survive_save_and_load(tmp_path):
-    model = _ijepa()
+    model = compiled_ijepa()
     model.compile(optimizer="adam", progress_metrics=("loss", "pred_std"))
     path = str(tmp_path / "model.keras")
     model.save(path)
