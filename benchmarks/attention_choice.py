@@ -22,6 +22,7 @@ from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
+from common import markdown_table  # noqa: E402
 from common import run_per_backend  # noqa: E402
 from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
@@ -84,11 +85,12 @@ def main():
         f"`python benchmarks/attention_choice.py`, {machine()['date']}, {args.threads} threads; one block "
         "192 wide / 3 heads, batch 64 × 64 tokens, forward + backward (`fit` step), median ms.",
         "",
-        "| backend | fused (ops.dot_product_attention) ms | MultiHeadAttention ms | MHA / fused |",
-        "|---|---|---|---|",
+        markdown_table(
+            ["backend", "fused (ops.dot_product_attention) ms", "MultiHeadAttention ms",
+             "MHA / fused"],
+            [[backend, f"{t['fused']:.1f}", f"{t['mha']:.1f}", f"{t['mha'] / t['fused']:.2f}"]
+             for backend, t in by_backend.items()]),
     ]
-    for backend, t in by_backend.items():
-        lines.append(f"| {backend} | {t['fused']:.1f} | {t['mha']:.1f} | {t['mha'] / t['fused']:.2f} |")
     write_results("attention_choice", {"machine": machine(), "results": rows}, lines)
 
 

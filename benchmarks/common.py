@@ -132,6 +132,14 @@ def machine():
     }
 
 
+def markdown_table(header, rows):
+    """`keras_jepa.runner.report.markdown_table`, imported on use: importing keras_jepa
+    imports Keras, which a worker must not do before it limits its threads."""
+    from keras_jepa.runner.report import markdown_table as table
+
+    return table(header, rows)
+
+
 def write_results(name, payload, table_lines):
     os.makedirs(RESULTS_DIR, exist_ok=True)
     with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:

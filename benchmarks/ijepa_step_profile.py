@@ -28,6 +28,7 @@ from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
+from common import markdown_table  # noqa: E402
 from common import run_worker  # noqa: E402
 from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
@@ -225,28 +226,31 @@ def main():
         f"cores, {args.threads} threads. Encoder {WIDTH}/{DEPTH}/{HEADS}, {IMAGE} px, patch "
         f"{PATCH}, batch {BATCH}, fp32; matmul {SHAPE[0]}×{SHAPE[1]} · {SHAPE[1]}×{SHAPE[2]}.",
         "",
-        "| backend | matmul GFLOP/s | target-encoder forward ms | × official |",
-        "|---|---|---|---|",
     ]
+    cells = []
     for r in rows:
         ratio = r["encoder_forward_ms"] / official["encoder_forward_ms"] if official else None
-        lines.append(f"| {r['backend']} | {r['matmul_gflops']:.0f} | "
-                     f"{r['encoder_forward_ms']:.1f} | "
-                     f"{'-' if ratio is None else f'{ratio:.2f}'} |")
+        cells.append([r["backend"], f"{r['matmul_gflops']:.0f}", f"{r['encoder_forward_ms']:.1f}",
+                      "-" if ratio is None else f"{ratio:.2f}"])
+    lines.append(markdown_table(["backend", "matmul GFLOP/s", "target-encoder forward ms",
+                                 "× official"], cells))
+
+    def operator_table(first_column, operators):
+        return markdown_table(
+            [first_column, "ms", "calls"],
+            [[f"`{o['op']}`", f"{o['ms_per_forward']:.1f}", f"{o['calls_per_forward']:.0f}"]
+             for o in operators])
+
     for r in rows:
         if "operators" in r:
             lines += ["", f"Operators of one forward pass, {r['backend']} (torch.profiler, "
-                      "self CPU ms):", "", "| operator | ms | calls |", "|---|---|---|"]
-            lines += [f"| `{o['op']}` | {o['ms_per_forward']:.1f} | {o['calls_per_forward']:.0f} |"
-                      for o in r["operators"]]
+                      "self CPU ms):", "", operator_table("operator", r["operators"])]
     for r in rows:
         if "step_operators" in r:
             lines += ["", f"XLA operator groups of the loss and its gradient, {r['backend']} "
                       f"(the tiny I-JEPA, monitors off; {r['loss_and_gradient_ms']:.0f} ms "
                       "per call; profiler trace, ms per call):", "",
-                      "| operator group | ms | calls |", "|---|---|---|"]
-            lines += [f"| `{o['op']}` | {o['ms_per_forward']:.1f} | {o['calls_per_forward']:.0f} |"
-                      for o in r["step_operators"]]
+                      operator_table("operator group", r["step_operators"])]
     write_results("ijepa_step_profile", {"machine": machine(), "results": rows}, lines)
 
 

@@ -40,6 +40,7 @@ from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
+from common import markdown_table  # noqa: E402
 from common import peak_memory_mb  # noqa: E402
 from common import run_per_backend  # noqa: E402
 from common import run_worker  # noqa: E402
@@ -303,19 +304,18 @@ def main():
         + (", monitors off" if args.no_monitors else ", monitors on (the default)")
         + f". Ratios against {reference_label} ({reference:.3f} s/step).",
         "",
-        "| backend | model | jit_compile (resolved) | Kc / Kt (MAE: visible / masked) | s/step (median) | best | images/s | "
-        "× official | compile s | peak memory MB | model TFLOP/step | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        markdown_table(
+            ["backend", "model", "jit_compile (resolved)", "Kc / Kt (MAE: visible / masked)",
+             "s/step (median)", "best", "images/s", "× official", "compile s",
+             "peak memory MB", "model TFLOP/step", "MFU"],
+            [[r["backend"], r["model"], f"{r['jit_compile']} ({r['resolved_jit']})",
+              f"{r['num_context_tokens']} / {r['num_target_tokens']}",
+              f"{r['seconds_per_step']:.3f}", f"{r['best_seconds_per_step']:.3f}",
+              f"{r['images_per_second']:.0f}",
+              "-" if r["ratio_to_official"] is None else format(r["ratio_to_official"], ".2f"),
+              f"{r['compile_seconds']:.1f}", f"{r['peak_memory_mb']:.0f}",
+              f"{r['model_tflops_per_step']:.3f}", f"{r['mfu']:.2%}"] for r in rows]),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['backend']} | {r['model']} | {r['jit_compile']} ({r['resolved_jit']}) | "
-            f"{r['num_context_tokens']} / {r['num_target_tokens']} | "
-            f"{r['seconds_per_step']:.3f} | {r['best_seconds_per_step']:.3f} | "
-            f"{r['images_per_second']:.0f} | "
-            f"{'-' if r['ratio_to_official'] is None else format(r['ratio_to_official'], '.2f')} | "
-            f"{r['compile_seconds']:.1f} | {r['peak_memory_mb']:.0f} | "
-            f"{r['model_tflops_per_step']:.3f} | {r['mfu']:.2%} |")
     write_results(args.name, {"machine": machine(), "reference_seconds": reference,
                               "reference": reference_label, "results": rows}, lines)
 

@@ -27,6 +27,7 @@ from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
+from common import markdown_table  # noqa: E402
 from common import run_per_backend  # noqa: E402
 from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
@@ -125,16 +126,16 @@ def main():
         "MultiBlockMaskGenerator defaults, masks made beforehand. MAE: default decoder, "
         "mask ratio 0.75, norm_pix_loss, masks drawn in the step.",
         "",
-        "| backend | jit_compile | model | tokens (context/targets, visible/masked) | "
-        "predictor/decoder | trainable params | s/step (median) | best | images/s | × I-JEPA |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        markdown_table(
+            ["backend", "jit_compile", "model", "tokens (context/targets, visible/masked)",
+             "predictor/decoder", "trainable params", "s/step (median)", "best", "images/s",
+             "× I-JEPA"],
+            [[r["backend"], r["jit_compile"], r["model"], r["tokens"], r["head"],
+              f"{r['trainable_parameters'] / 1e6:.2f} M", f"{r['seconds_per_step']:.3f}",
+              f"{r['best_seconds_per_step']:.3f}", f"{r['images_per_second']:.0f}",
+              "" if r["relative_to_ijepa"] is None else f"{r['relative_to_ijepa']:.2f}"]
+             for r in rows]),
     ]
-    for r in rows:
-        ratio = "" if r["relative_to_ijepa"] is None else f"{r['relative_to_ijepa']:.2f}"
-        lines.append(
-            f"| {r['backend']} | {r['jit_compile']} | {r['model']} | {r['tokens']} | {r['head']} | "
-            f"{r['trainable_parameters'] / 1e6:.2f} M | {r['seconds_per_step']:.3f} | "
-            f"{r['best_seconds_per_step']:.3f} | {r['images_per_second']:.0f} | {ratio} |")
     write_results(args.name, {"machine": machine(), "results": rows}, lines)
 
 

@@ -32,6 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_jepa  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 GRIDS = (8, 14, 16)
@@ -361,10 +362,8 @@ def markdown(result):
         "with numpy ones), timed in the same run. Defaults: 4 targets, target scale "
         "(0.15, 0.2), aspect (0.75, 1.5), context scale (0.85, 1.0).",
         "",
-        "| grid | batch | ours ms | reference loop, torch ms | speed-up | "
-        "reference loop, numpy ms | speed-up |",
-        "|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for r in result["rows"]:
         cells = [
             r["grid"],
@@ -380,7 +379,9 @@ def markdown(result):
                 ]
             else:
                 cells += ["n/a", "n/a"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines.append(markdown_table(["grid", "batch", "ours ms", "reference loop, torch ms",
+                                 "speed-up", "reference loop, numpy ms", "speed-up"], rows))
     s = result["summary"]
     low, high = s["speedup_vs_quoted_reference"]
     lines += [
@@ -398,23 +399,19 @@ def markdown(result):
         "target-block patches that were not drawn as target tokens (last resort). "
         "Centre: fraction of samples whose context holds the centre patch.",
         "",
-        "| grid | Kc | Kt | ref. context | ref. target | topped-up samples | "
-        "topped-up tokens | samples using target-block patches | padded target slots "
-        "| centre in context | ref. centre |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        markdown_table(
+            ["grid", "Kc", "Kt", "ref. context", "ref. target", "topped-up samples",
+             "topped-up tokens", "samples using target-block patches", "padded target slots",
+             "centre in context", "ref. centre"],
+            [[r["grid"], r["num_context_tokens"], r["num_target_tokens"],
+              f"{r['reference_mean_context_tokens']:.1f}",
+              f"{r['reference_mean_target_tokens']:.1f}", f"{r['samples_topped_up']:.1%}",
+              f"{r['context_tokens_topped_up']:.2%}",
+              f"{r['samples_using_target_block_patches']:.2%}",
+              f"{r['target_tokens_padded']:.2%}", f"{r['centre_in_context']:.1%}",
+              f"{r['reference_centre_in_context']:.1%}"]
+             for r in result["rows"] if r["batch_size"] == BATCH_SIZES[0]]),
     ]
-    for r in result["rows"]:
-        if r["batch_size"] != BATCH_SIZES[0]:
-            continue
-        lines.append(
-            f"| {r['grid']} | {r['num_context_tokens']} | {r['num_target_tokens']} | "
-            f"{r['reference_mean_context_tokens']:.1f} | "
-            f"{r['reference_mean_target_tokens']:.1f} | {r['samples_topped_up']:.1%} | "
-            f"{r['context_tokens_topped_up']:.2%} | "
-            f"{r['samples_using_target_block_patches']:.2%} | "
-            f"{r['target_tokens_padded']:.2%} | {r['centre_in_context']:.1%} | "
-            f"{r['reference_centre_in_context']:.1%} |"
-        )
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ from common import benchmark_parser  # noqa: E402
 from common import configure_backend_threads  # noqa: E402
 from common import limit_threads  # noqa: E402
 from common import machine  # noqa: E402
+from common import markdown_table  # noqa: E402
 from common import run_per_backend  # noqa: E402
 from common import worker_args  # noqa: E402
 from common import write_results  # noqa: E402
@@ -155,16 +156,14 @@ def main():
         lines += ["", args.note]
     lines += [
         "",
-        "| backend | " + " | ".join(f"pipeline images/s ({s})" for s in sources)
-        + " | step images/s | ratio | s/step cached | s/step live pipeline | live slowdown |",
-        "|---" * (len(sources) + 6) + "|",
+        markdown_table(
+            ["backend", *(f"pipeline images/s ({s})" for s in sources), "step images/s",
+             "ratio", "s/step cached", "s/step live pipeline", "live slowdown"],
+            [[r["backend"], *(f"{r['pipeline_images_per_second'][s]:.0f}" for s in sources),
+              f"{r['step_images_per_second']:.0f}", f"{r['ratio']:.1f}×",
+              f"{r['step_seconds_cached']:.3f}", f"{r['step_seconds_live_pipeline']:.3f}",
+              f"{100 * r['live_slowdown']:+.0f}%"] for r in rows]),
     ]
-    for r in rows:
-        rates = " | ".join(f"{r['pipeline_images_per_second'][s]:.0f}" for s in sources)
-        lines.append(
-            f"| {r['backend']} | {rates} | {r['step_images_per_second']:.0f} | "
-            f"{r['ratio']:.1f}× | {r['step_seconds_cached']:.3f} | "
-            f"{r['step_seconds_live_pipeline']:.3f} | {100 * r['live_slowdown']:+.0f}% |")
     met = all(r["ratio"] >= TARGET_RATIO for r in rows)
     lines += ["", f"Target ≥ {TARGET_RATIO:g}× on every backend: {'met' if met else 'NOT met'} "
               f"(lowest {min(r['ratio'] for r in rows):.1f}×)."]

@@ -23,6 +23,7 @@ import keras
 
 from keras_jepa import experiment
 from keras_jepa.runner import recipe
+from keras_jepa.runner.report import markdown_table
 
 METHOD_LABELS = {"ijepa": "I-JEPA", "mae": "MAE"}
 
@@ -147,11 +148,10 @@ def compare_methods(config, out, probe_every=2, probe_method="linear", verbose=0
     feature_figures({m: c.pop("model") for m, c in curves.items()}, config,
                     probe_data[1][0][:6], out)
     epochs = curves["ijepa"]["epochs"]
-    lines = ["| epoch | " + " | ".join(METHOD_LABELS[m] for m in curves) + " |",
-             "|---|" + "---|" * len(curves)]
-    for index, epoch in enumerate(epochs):
-        cells = " | ".join(f"{c['accuracy'][index]:.3f}" for c in curves.values())
-        lines.append(f"| {epoch} | {cells} |")
+    lines = [markdown_table(
+        ["epoch", *(METHOD_LABELS[m] for m in curves)],
+        [[epoch, *(f"{c['accuracy'][index]:.3f}" for c in curves.values())]
+         for index, epoch in enumerate(epochs)])]
     lines.append("")
     lines.append(f"Raw-pixel {probe_method} probe: {pixels:.3f}. Final runs:")
     lines.append("")
@@ -220,12 +220,10 @@ def noisy_feature_sweep(config, out, strengths=(0.0, 0.5, 1.0, 2.0), predictabil
                       title=f"{config['name']}: noisy distractor, ρ = {predictability:g} "
                             f"({keras.backend.backend()})",
                       path=os.path.join(out, "noisy_features.png"))
-    lines = ["| strength | raw pixels | I-JEPA | MAE | I-JEPA RankMe | MAE RankMe |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['strength']:g} | {r['pixels']:.3f} | {r['ijepa']:.3f} | "
-                     f"{r['mae']:.3f} | {r['ijepa_rank']:.1f} | {r['mae_rank']:.1f} |")
-    table = "\n".join(lines)
+    table = markdown_table(
+        ["strength", "raw pixels", "I-JEPA", "MAE", "I-JEPA RankMe", "MAE RankMe"],
+        [[f"{r['strength']:g}", f"{r['pixels']:.3f}", f"{r['ijepa']:.3f}", f"{r['mae']:.3f}",
+          f"{r['ijepa_rank']:.1f}", f"{r['mae_rank']:.1f}"] for r in rows])
     _write(out, table, {"predictability": predictability, "rows": rows})
     return {"rows": rows, "table": table}
 
@@ -281,11 +279,10 @@ def mask_ablation(config, out, generators=ABLATION_GENERATORS, include_mae=True,
         # One figure per generator: they differ in their number of target blocks.
         plot_mask_overlays(probe_data[1][0][:1], sample, experiment.grid_size(config),
                            title=name, path=os.path.join(out, f"masks_{name}.png"))
-    lines = ["| pretraining | probe accuracy | RankMe | train s |", "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['probe_accuracy']:.3f} | "
-                     f"{r['effective_rank']:.1f} | {r['seconds']} |")
-    table = "\n".join(lines)
+    table = markdown_table(
+        ["pretraining", "probe accuracy", "RankMe", "train s"],
+        [[r["name"], f"{r['probe_accuracy']:.3f}", f"{r['effective_rank']:.1f}", r["seconds"]]
+         for r in rows])
     _write(out, table, {"rows": rows})
     return {"rows": rows, "table": table}
 

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.data.mnist import load_mnist  # noqa: E402
 from keras_jepa.masking import MultiBlockMaskGenerator  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 PATCH, GRID, INIT_STD, DEPTH, EPS = 4, 7, 0.02, 4, 1e-3
 
@@ -110,17 +111,18 @@ def main():
         f"Measured on MNIST-5k train (4,000 images), 4×4 patches, 7×7 grid; token λ = pixel "
         f"λ × {INIT_STD}² (patch kernel init); theory depth L = {DEPTH}, ε = {EPS}.",
         "",
-        "| feature | λ (token space) | ρ | JEPA t* | × position's | MAE t* | JEPA fixed point ρ^L |",
-        "|---|---|---|---|---|---|---|",
     ]
+    cells = []
     for row in rows_out:
         t = row["t_star_jepa"]
-        lines.append(
-            f"| {row['feature']} | {row['lam_token']:.2e} | {row['rho']:.3f} | "
-            f"{'—' if t is None else f'{t:.3g}'} | "
-            f"{'—' if t is None else f'{t / reference:.3g}'} | "
-            f"{'—' if row['t_star_mae'] is None else format(row['t_star_mae'], '.3g')} | "
-            f"{row['jepa_fixed_point']:.3f} |")
+        cells.append([
+            row["feature"], f"{row['lam_token']:.2e}", f"{row['rho']:.3f}",
+            "—" if t is None else f"{t:.3g}",
+            "—" if t is None else f"{t / reference:.3g}",
+            "—" if row["t_star_mae"] is None else format(row["t_star_mae"], ".3g"),
+            f"{row['jepa_fixed_point']:.3f}"])
+    lines.append(markdown_table(["feature", "λ (token space)", "ρ", "JEPA t*", "× position's",
+                                 "MAE t*", "JEPA fixed point ρ^L"], cells))
     out = os.path.join(HERE, "outputs", "mnist_study")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "feature_influence.md"), "w") as f:

@@ -36,6 +36,7 @@ from keras_jepa import masking  # noqa: E402
 from keras_jepa import models  # noqa: E402
 from keras_jepa import training  # noqa: E402
 from keras_jepa.layers.token_gather import gather_tokens  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 
 def _load_mnist_module():
@@ -440,24 +441,25 @@ def run(name, seed, epochs, data, eval_every, out):
 def table(out):
     path = os.path.join(out, "runs.jsonl")
     rows = [json.loads(line) for line in open(path)] if os.path.isfile(path) else []
-    lines = ["| variant | seed | epochs | backend | train s | loss first → last | "
-             "linear (untrained → trained) | kNN (untrained → trained) | context enc. "
-             "linear / kNN | position share | rankme |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         context = r.get("final_context")
         context = f"{context['linear']:.3f} / {context['knn']:.3f}" if context else "–"
         rank = r["monitors"].get("rankme")
-        lines.append(
-            f"| {r['variant']} | {r['seed']} | {r['epochs']} | {r['backend']} | "
-            f"{r['train_seconds']} | {r['first_loss']:.4f} → {r['last_loss']:.4f} | "
-            f"{r['untrained']['linear']:.3f} → **{r['final']['linear']:.3f}** | "
-            f"{r['untrained']['knn']:.3f} → **{r['final']['knn']:.3f}** | {context} | "
-            f"{r['position_share']['untrained']:.3f} → {r['position_share']['trained']:.3f}"
-            f" | {'–' if rank is None else f'{rank:.1f}'} |")
+        cells.append([
+            r["variant"], r["seed"], r["epochs"], r["backend"], r["train_seconds"],
+            f"{r['first_loss']:.4f} → {r['last_loss']:.4f}",
+            f"{r['untrained']['linear']:.3f} → **{r['final']['linear']:.3f}**",
+            f"{r['untrained']['knn']:.3f} → **{r['final']['knn']:.3f}**", context,
+            f"{r['position_share']['untrained']:.3f} → {r['position_share']['trained']:.3f}",
+            "–" if rank is None else f"{rank:.1f}"])
+    text = markdown_table(["variant", "seed", "epochs", "backend", "train s",
+                           "loss first → last", "linear (untrained → trained)",
+                           "kNN (untrained → trained)", "context enc. linear / kNN",
+                           "position share", "rankme"], cells)
     with open(os.path.join(out, "study.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        f.write(text + "\n")
+    print(text)
 
 
 def run_parallel(jobs, workers, args):

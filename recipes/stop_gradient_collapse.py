@@ -57,6 +57,7 @@ from keras_jepa import theory  # noqa: E402
 from keras_jepa.evaluation.linear_probe import linear_probe  # noqa: E402
 from keras_jepa.evaluation.monitors import CollapseMonitor  # noqa: E402
 from keras_jepa.evaluation.monitors import effective_rank  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 LAM = np.ones(3)
 RHO = np.array([0.5, 0.75, 1.0])
@@ -238,16 +239,15 @@ def write_results(path, deep, ijepa, timings, args):
         f"## (a) Deep linear JEPA (L = {DEPTH}, ε = {EPS}, λ = 1, full-batch SGD η = "
         f"{LEARNING_RATE}, {steps} steps)",
         "",
-        "| ρ | fixed point ρ^L | t* (ODE) | w̄ end, stop-gradient (fit / ODE) | "
-        "w̄ end, no stop-gradient (fit / ODE) |",
-        "|---|---|---|---|---|",
     ]
     sg, nsg = runs["stop_gradient"], runs["no_stop_gradient"]
-    for i, rho in enumerate(RHO):
-        lines.append(
-            f"| {rho:g} | {rho**DEPTH:.4f} | {t_star[i]:.1f} | "
-            f"{sg['fit'][-1, i]:.4f} / {sg['ode_at_fit'][-1, i]:.4f} | "
-            f"{nsg['fit'][-1, i]:.5f} / {nsg['ode_at_fit'][-1, i]:.5f} |")
+    lines.append(markdown_table(
+        ["ρ", "fixed point ρ^L", "t* (ODE)", "w̄ end, stop-gradient (fit / ODE)",
+         "w̄ end, no stop-gradient (fit / ODE)"],
+        [[f"{rho:g}", f"{rho**DEPTH:.4f}", f"{t_star[i]:.1f}",
+          f"{sg['fit'][-1, i]:.4f} / {sg['ode_at_fit'][-1, i]:.4f}",
+          f"{nsg['fit'][-1, i]:.5f} / {nsg['ode_at_fit'][-1, i]:.5f}"]
+         for i, rho in enumerate(RHO)]))
     error = {k: float(np.max(np.abs(r["fit"] - r["ode_at_fit"]))) for k, r in runs.items()}
     lines += [
         "",
@@ -260,23 +260,26 @@ def write_results(path, deep, ijepa, timings, args):
         f"## (b) I-JEPA on the digits ({config['epochs']} epochs × {steps_per_epoch} steps, "
         f"batch {config['batch_size']}, encoder width {next(iter(ijepa_runs.values()))['width']})",
         "",
-        "| target mode | epoch | loss | RankMe (test features) | linear probe acc. |",
-        "|---|---|---|---|---|",
     ]
+    probe_rows = []
     for mode, run in ijepa_runs.items():
         loss = run["history"]["loss"]
         for row in run["probes"]:
             epoch_loss = "—" if row["epoch"] == 0 else f"{loss[row['epoch'] - 1]:.4g}"
-            lines.append(f"| {mode} | {row['epoch']} | {epoch_loss} | "
-                         f"{row['rankme']:.2f} | {row['probe_accuracy']:.3f} |")
-    lines += ["", "| target mode | wall s (CPU s), probes included | in-step rankme "
-              "(last epoch) | CollapseMonitor |", "|---|---|---|---|"]
+            probe_rows.append([mode, row["epoch"], epoch_loss, f"{row['rankme']:.2f}",
+                               f"{row['probe_accuracy']:.3f}"])
+    lines.append(markdown_table(["target mode", "epoch", "loss", "RankMe (test features)",
+                                 "linear probe acc."], probe_rows))
+    monitor_rows = []
     for mode, run in ijepa_runs.items():
         rankme = run["history"].get("rankme", [float("nan")])[-1]
         flag = (f"collapsed from epoch {run['collapsed_epoch']}" if run["collapsed"]
                 else "not flagged")
-        lines.append(f"| {mode} | {run['seconds']:.0f} ({run['cpu_seconds']:.0f}) | "
-                     f"{rankme:.2f} | {flag} |")
+        monitor_rows.append([mode, f"{run['seconds']:.0f} ({run['cpu_seconds']:.0f})",
+                             f"{rankme:.2f}", flag])
+    lines += ["", markdown_table(["target mode", "wall s (CPU s), probes included",
+                                  "in-step rankme (last epoch)", "CollapseMonitor"],
+                                 monitor_rows)]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
 from keras_jepa.runner import recipe  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 LAM = np.linspace(1.0, 1.5, 5)
 RHO = np.linspace(1.0, 0.5, 5)
@@ -56,12 +57,12 @@ def inversion_sweep():
             taus[objective].append(theory.kendall_tau(times[objective], LAM))
         jepa_times.append(times["jepa"])
         first = {o: int(np.argmin(times[o])) for o in times}
-        rows.append(
-            f"| {depth} | {taus['jepa'][-1]:+.1f} | {taus['mae'][-1]:+.1f} | "
-            f"λ={LAM[first['jepa']]:g}, ρ={RHO[first['jepa']]:g} | "
-            f"λ={LAM[first['mae']]:g}, ρ={RHO[first['mae']]:g} | "
-            f"{times['jepa'].max() / times['jepa'].min():.2f} |"
-        )
+        rows.append([
+            depth, f"{taus['jepa'][-1]:+.1f}", f"{taus['mae'][-1]:+.1f}",
+            f"λ={LAM[first['jepa']]:g}, ρ={RHO[first['jepa']]:g}",
+            f"λ={LAM[first['mae']]:g}, ρ={RHO[first['mae']]:g}",
+            f"{times['jepa'].max() / times['jepa'].min():.2f}",
+        ])
     return np.array(jepa_times), taus, rows
 
 
@@ -138,20 +139,17 @@ def main():
                         m, ex = measured_time(objective, depth, e)
                         measured_eps.append(e)
                         measured.append(m)
-                        fit_rows.append(
-                            f"| {objective.upper()} | {depth} | {e:g} | {ex:.4g} | "
-                            f"{m:.4g} | {100 * (m / ex - 1):+.2f} |"
-                        )
+                        fit_rows.append([objective.upper(), depth, f"{e:g}", f"{ex:.4g}",
+                                         f"{m:.4g}", f"{100 * (m / ex - 1):+.2f}"])
             theory_figures.plot_critical_time_scaling(
                 axes[panel], eps, exact, leading, measured_eps or None, measured or None,
                 color=f"C{k}", label=f"L = {depth}",
                 slope=predicted if (objective == "jepa" or depth > 1) else None,
             )
             note = "(log divergence)" if objective == "mae" and depth == 1 else ""
-            slope_rows.append(
-                f"| {objective.upper()} | {depth} | {slope:+.4f} | "
-                f"{predicted:+.4f} {note}| {leading[0] / exact[0]:.4f} |"
-            )
+            slope_rows.append([objective.upper(), depth, f"{slope:+.4f}",
+                               f"{predicted:+.4f}" + (f" {note}" if note else ""),
+                               f"{leading[0] / exact[0]:.4f}"])
         axes[panel].set_title(
             f"{objective.upper()}: t* vs ε (ρ = {SCALING_RHO}, λ = 1); "
             "dashed: leading sum; circles: model.fit", fontsize=10)
@@ -162,9 +160,8 @@ def main():
         "# Depth sweep (p = 0.5)\n",
         f"## Learning order against depth: λ = {np.round(LAM, 3).tolist()}, "
         f"ρ = {np.round(RHO, 3).tolist()}, ε = {EPS:g}\n",
-        "| L | τ JEPA | τ MAE | JEPA learns first | MAE learns first | JEPA t* spread |",
-        "|---|---|---|---|---|---|",
-        *inversion_rows,
+        markdown_table(["L", "τ JEPA", "τ MAE", "JEPA learns first", "MAE learns first",
+                        "JEPA t* spread"], inversion_rows),
         "",
         f"JEPA's order starts to invert at L = {starts[0] if starts else 'none'} and is "
         f"completely inverted (high ρ first) at L = {complete[0] if complete else 'none'}; "
@@ -173,20 +170,17 @@ def main():
         f"## ε-scaling (λ = 1, ρ = {SCALING_RHO})\n",
         "Log-log slope of the exact t* over ε ∈ [1e-8, 1e-6] against the prediction, and "
         "leading Laurent sum / exact t* at ε = 1e-8:\n",
-        "| objective | L | fitted slope | predicted | leading / exact |",
-        "|---|---|---|---|---|",
-        *slope_rows,
+        markdown_table(["objective", "L", "fitted slope", "predicted", "leading / exact"],
+                       slope_rows),
         "",
     ]
     if fit_rows:
-        errors = [abs(float(r.split("|")[6])) for r in fit_rows]
+        errors = [abs(float(r[5])) for r in fit_rows]
         lines += [
             "Critical times of deep linear networks trained with `fit` "
             f"(full-batch SGD, L·η·λ = {STEP_SIZE['jepa']} for JEPA, "
             f"{STEP_SIZE['mae']} for MAE):\n",
-            "| objective | L | ε | t* exact | t* fit | error % |",
-            "|---|---|---|---|---|---|",
-            *fit_rows,
+            markdown_table(["objective", "L", "ε", "t* exact", "t* fit", "error %"], fit_rows),
             "",
             f"Largest |error|: {max(errors):.2f}% over {len(errors)} runs.\n",
         ]

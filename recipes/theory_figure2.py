@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
 from keras_jepa.runner import recipe  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 DEPTH = 5
 EPS = 0.014
@@ -137,27 +138,25 @@ def main():
             for i in range(lam.size):
                 measured = result.get("fit_t_star", np.full(lam.size, np.nan))[i]
                 final = result["fit_w"][-1, i] if "fit_w" in result else np.nan
-                rows.append(
-                    f"| ({letter}) | {objective.upper()} | {lam[i]:g} | {rho[i]:g} | "
-                    f"{result['t_star'][i]:.4g} | {measured:.4g} | "
-                    f"{100 * (measured / result['t_star'][i] - 1):+.2f} | "
-                    f"{result['asymptote'][i]:.4g} | {final:.4g} |"
-                )
+                rows.append([
+                    f"({letter})", objective.upper(), f"{lam[i]:g}", f"{rho[i]:g}",
+                    f"{result['t_star'][i]:.4g}", f"{measured:.4g}",
+                    f"{100 * (measured / result['t_star'][i] - 1):+.2f}",
+                    f"{result['asymptote'][i]:.4g}", f"{final:.4g}",
+                ])
     fig.suptitle(
         f"Deep linear JEPA vs MAE, L = {DEPTH}, ε = {EPS}: ODE (lines) and model.fit "
         "(circles)", fontsize=11)
     fig.savefig(os.path.join(args.out, "figure2.png"), dpi=110)
 
-    errors = [abs(float(r.split("|")[7])) for r in rows if "nan" not in r.split("|")[7]]
+    errors = [abs(float(r[6])) for r in rows if "nan" not in r[6]]
     lines = [
         f"# Figure 2 reproduction (L = {DEPTH}, ε = {EPS}, p = 0.5)\n",
         "Learning order (by critical time `t*`, first learned first):\n",
         *orders,
         "",
-        "| panel | objective | λ | ρ | t* theory | t* fit | error % | w̄(∞) theory | "
-        "w̄ fit (end) |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *rows,
+        markdown_table(["panel", "objective", "λ", "ρ", "t* theory", "t* fit", "error %",
+                        "w̄(∞) theory", "w̄ fit (end)"], rows),
         "",
     ]
     if errors:

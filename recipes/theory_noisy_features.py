@@ -32,6 +32,7 @@ from matplotlib import ticker  # noqa: E402
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
 from keras_jepa.runner import recipe  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 ODE_PAIR = {"lam": np.array([1.0, 2.0]), "rho": np.array([1.0, 0.5]), "eps": 2e-4,
             "depths": range(1, 11)}
@@ -77,18 +78,19 @@ def main():
         lines += [
             f"## {name}: clean (λ=1, ρ=1) vs noisy (λ={lam[1]:g}, ρ={rho[1]:g}), "
             f"ε = {eps:g}\n",
-            "| L | JEPA t* clean | JEPA t* noisy | JEPA first | MAE t* clean | "
-            "MAE t* noisy | MAE first |" + (" JEPA first (fit) | MAE first (fit) | "
-                                              "max fit error % |" if trained else ""),
-            "|---|---|---|---|---|---|---|" + ("---|---|---|" if trained else ""),
         ]
+        header = ["L", "JEPA t* clean", "JEPA t* noisy", "JEPA first", "MAE t* clean",
+                  "MAE t* noisy", "MAE first"]
+        if trained:
+            header += ["JEPA first (fit)", "MAE first (fit)", "max fit error %"]
+        rows = []
         ratios = {"jepa": [], "mae": []}
         fit_ratios = {"jepa": [], "mae": []}
         for depth in depths:
             t_star = {o: theory.critical_time(o, lam, rho, depth, eps) for o in MODELS}
-            row = (f"| {depth} | {t_star['jepa'][0]:.4g} | {t_star['jepa'][1]:.4g} | "
-                   f"{first(t_star['jepa'])} | {t_star['mae'][0]:.4g} | "
-                   f"{t_star['mae'][1]:.4g} | {first(t_star['mae'])} |")
+            row = [depth, f"{t_star['jepa'][0]:.4g}", f"{t_star['jepa'][1]:.4g}",
+                   first(t_star["jepa"]), f"{t_star['mae'][0]:.4g}", f"{t_star['mae'][1]:.4g}",
+                   first(t_star["mae"])]
             for o in MODELS:
                 ratios[o].append(t_star[o][1] / t_star[o][0])
             if trained:
@@ -100,9 +102,9 @@ def main():
                 error = max(
                     np.max(np.abs(measured[o] / t_star[o] - 1)) for o in MODELS
                 )
-                row += (f" {first(measured['jepa'])} | {first(measured['mae'])} | "
-                        f"{100 * error:.2f} |")
-            lines.append(row)
+                row += [first(measured["jepa"]), first(measured["mae"]), f"{100 * error:.2f}"]
+            rows.append(row)
+        lines.append(markdown_table(header, rows))
         flip = [d for d, r in zip(depths, ratios["jepa"]) if r > 1]
         flips[name] = flip[0] if flip else None
         lines += [

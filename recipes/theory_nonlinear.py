@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from keras_jepa import theory  # noqa: E402
 from keras_jepa.plotting import theory_figures  # noqa: E402
 from keras_jepa.runner import recipe  # noqa: E402
+from keras_jepa.runner.report import markdown_table  # noqa: E402
 
 NUM_FEATURES = 100
 NUM_SAMPLES = 304
@@ -106,11 +107,11 @@ def main():
             axes[row, 2].plot(np.arange(NUM_FEATURES), half / np.nanmedian(half),
                               ".", label=objective.upper())
             first = int(np.nanargmin(half))
-            rows.append(
-                f"| {trend} | {objective.upper()} | {tau_lam:+.2f} | {tau_rho:+.2f} | "
-                f"{np.nanmin(half):.0f} … {np.nanmax(half):.0f} | λ={LAM[first]:.3f}, "
-                f"ρ={rho[first]:.3f} | {ode_tau[objective]:+.2f} |"
-            )
+            rows.append([
+                trend, objective.upper(), f"{tau_lam:+.2f}", f"{tau_rho:+.2f}",
+                f"{np.nanmin(half):.0f} … {np.nanmax(half):.0f}",
+                f"λ={LAM[first]:.3f}, ρ={rho[first]:.3f}", f"{ode_tau[objective]:+.2f}",
+            ])
         axes[row, 2].set_xlabel("feature index (λ rising)")
         axes[row, 2].set_ylabel("learning step / median")
         axes[row, 2].set_title(f"{trend}: learning step per feature", fontsize=10)
@@ -129,10 +130,8 @@ def main():
         f"{RHO_LOW} (reversed). Kendall τ between each feature's learning step and λ "
         "(−1: high λ learned first) or ρ (−1: high ρ learned first). Last column: "
         f"τ(t*, λ) of the deep linear ODE at depth {DEPTH}, ε = {GAIN}^{DEPTH}.\n",
-        "| data | objective | τ(step, λ) | τ(step, ρ) | learning steps | learned first | "
-        "deep linear τ(t*, λ) |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
+        markdown_table(["data", "objective", "τ(step, λ)", "τ(step, ρ)", "learning steps",
+                        "learned first", "deep linear τ(t*, λ)"], rows),
         "",
     ]
     recipe.write_results(args, lines)

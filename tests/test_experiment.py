@@ -92,6 +92,20 @@ def test_bad_comparison_entries_are_named(entry, match):
         experiment.comparison_runs(config)
 
 
+@pytest.mark.backend_independent
+def test_markdown_table_writes_header_separator_and_rows():
+    from keras_jepa.runner.report import markdown_table
+
+    table = markdown_table(["name", "epochs", "probe"], [["I-JEPA", 3, "0.912"], ["MAE", 3, ""]])
+    assert table == ("| name | epochs | probe |\n"
+                     "|---|---|---|\n"
+                     "| I-JEPA | 3 | 0.912 |\n"
+                     "| MAE | 3 |  |")
+    assert markdown_table(["a"], []) == "| a |\n|---|"
+    with pytest.raises(ValueError, match=r"row 1 \['MAE', '3'\] has 2 cells, the header 3"):
+        markdown_table(["name", "epochs", "probe"], [["I-JEPA", 3, "0.912"], ["MAE", 3]])
+
+
 def test_unknown_config_name_lists_the_available_ones(in_repo):
     with pytest.raises(experiment.ExperimentError, match="--config.*digits_micro"):
         experiment.load_config("digits_mikro")

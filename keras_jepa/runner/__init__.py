@@ -8,7 +8,7 @@ config → data → model → train → evaluate → report:
 - `build`: I-JEPA's mask generator, the model, the optimizer, the distribution.
 - `train`: pretraining one method into a run folder, and resuming it.
 - `evaluate`: linear probe, kNN and RankMe of a model or a checkpoint.
-- `report`: JSON files, the comparison table, the verdict.
+- `report`: JSON files, markdown tables (`markdown_table`), the comparison table, the verdict.
 - `quickstart`: the comparison runs of a config, end to end.
 - `recipe`: the recipes' shared command line (`--out`, `--smoke`) and `results.md`.
 

@@ -1,4 +1,5 @@
-"""Reporting: JSON files, the comparison table and the sentences on what it shows."""
+"""Reporting: JSON files, markdown tables, the comparison table and the sentences on what it
+shows."""
 
 import json
 
@@ -20,20 +21,41 @@ def write_json(path, value):
         json.dump(_to_json(value), f, indent=2)
 
 
+def markdown_table(header, rows):
+    """A markdown table: the header line, the `|---|` separator and one line a row.
+
+    Cells are written with `str` (format numbers before); the lines are joined with
+    newlines, without a final one. Every row has as many cells as `header`.
+
+    Example:
+    >>> print(markdown_table(["name", "accuracy"], [["I-JEPA", f"{0.9123:.3f}"]]))
+    | name | accuracy |
+    |---|---|
+    | I-JEPA | 0.912 |
+    """
+    header = [str(cell) for cell in header]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in enumerate(rows):
+        cells = [str(cell) for cell in row]
+        if len(cells) != len(header):
+            raise ValueError(f"markdown_table: row {index} {cells!r} has {len(cells)} cells, "
+                             f"the header {len(header)}.")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def comparison_table(rows):
     """A markdown table from `{"name", "probe_accuracy", "knn_accuracy", ...}` rows."""
-    lines = ["| features | epochs | train s | loss first → last | linear probe | kNN | "
-             "RankMe |",
-             "|---|---|---|---|---|---|---|"]
+    cells = []
     for row in rows:
         loss = (f"{row['first_loss']:.4f} → {row['last_loss']:.4f}"
                 if "first_loss" in row else "–")
         rank = f"{row['effective_rank']:.1f}" if row.get("effective_rank") is not None else "–"
         knn = f"{row['knn_accuracy']:.3f}" if row.get("knn_accuracy") is not None else "–"
-        lines.append(f"| {row['name']} | {row.get('epochs', '–')} | "
-                     f"{row.get('train_seconds', '–')} | {loss} | "
-                     f"{row['probe_accuracy']:.3f} | {knn} | {rank} |")
-    return "\n".join(lines)
+        cells.append([row["name"], row.get("epochs", "–"), row.get("train_seconds", "–"), loss,
+                      f"{row['probe_accuracy']:.3f}", knn, rank])
+    return markdown_table(["features", "epochs", "train s", "loss first → last",
+                           "linear probe", "kNN", "RankMe"], cells)
 
 
 def _verdict(rows):
