@@ -3,6 +3,18 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+if os.environ["KERAS_BACKEND"] == "jax" and os.environ.get("KERAS_JEPA_TEST_CACHE"):
+    # Most tests build the same tiny models, and each new model traces new step
+    # functions, which JAX compiles again: XLA compiles are most of the JAX run. JAX's
+    # persistent compilation cache keys an executable by the computation, not by the
+    # Python function, so a step that an earlier test, the other pytest-xdist worker or
+    # a CLI subprocess compiled is read back. Only for tests/run_all_backends.sh (which
+    # sets KERAS_JEPA_TEST_CACHE and removes the folder after); set before JAX is
+    # imported, so subprocesses inherit it.
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+        os.environ["KERAS_JEPA_TEST_CACHE"], "jax_compilations"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # Keep TensorFlow (used for tf.data on every backend) quiet and off accelerators.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
