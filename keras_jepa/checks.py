@@ -105,7 +105,8 @@ def check_bool(value, name):
     return bool(value)
 
 
-def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
+def check_number(value, name, low=None, high=None, low_open=False, high_open=False, *,
+                 optional=False):
     """`float(value)`; a ValueError unless it is a finite real number in the range.
 
     Args:
@@ -113,14 +114,20 @@ def check_number(value, name, low=None, high=None, low_open=False, high_open=Fal
         name: the argument's name, for the message.
         low, high: the bounds (None: unbounded on that side).
         low_open, high_open: whether the bound itself is excluded.
+        optional: accept (and return) None too; the message then says so.
 
     Strings, booleans, None, NaN and infinities are refused: a `momentum="0.99"` would
     otherwise fail later with a TypeError that names no argument.
+
+    Example:
+    momentum = keras_jepa.checks.check_number(0.996, "momentum", 0.0, 1.0)
     """
+    if optional and value is None:
+        return None
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
     expected = f"a number in {left}{'-inf' if low is None else low}, " \
-               f"{'inf' if high is None else high}{right}"
+               f"{'inf' if high is None else high}{right}" + (" or None" if optional else "")
     if not is_number(value):
         _refuse(name, expected, value)
     value = float(value)

@@ -427,3 +427,20 @@ def test_collapse_monitor_flags_position_only_collapse():
 def test_position_rule_thresholds_are_checked(name, value):
     with pytest.raises(ValueError, match=name):
         CollapseMonitor(**{name: value})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(position_share_max=0.0), r"`position_share_max` must be a number in \(0, 1\] or None, got 0.0"),
+    (dict(loss_drop=True), r"`loss_drop` must be a number in \(0, 1\), got True"),
+    (dict(spread_drop="0.3"), r"`spread_drop` must be a number in \(0, 1\) or None, got '0.3'"),
+    (dict(std_fraction=1.5), r"`std_fraction` must be a number in \[0, 1\], got 1.5"),
+    (dict(patience=0), r"`patience` must be a positive integer, got 0"),
+    (dict(dim=2.5), r"`dim` must be a positive integer or None, got 2.5"),
+])
+@pytest.mark.backend_independent
+def test_collapse_monitor_names_a_bad_setting(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CollapseMonitor(**kwargs)
+    # None turns the optional checks off; whole floats (a JSON config) are accepted.
+    monitor = CollapseMonitor(position_share_max=None, spread_drop=None, patience=2.0, dim=None)
+    assert (monitor.position_share_max, monitor.spread_drop, monitor.patience) == (None, None, 2)

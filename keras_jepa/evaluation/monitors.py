@@ -87,6 +87,8 @@ import warnings
 import keras
 from keras import ops
 
+from keras_jepa.checks import check_number
+from keras_jepa.checks import check_positive_int
 from keras_jepa.models.ijepa import LOSSES as _LOSSES
 from keras_jepa.models.ijepa import regression_loss as _regression_loss
 from keras_jepa.training import monitors as _step_monitors
@@ -282,32 +284,18 @@ class CollapseMonitor(keras.callbacks.Callback):
     def __init__(self, rank_fraction=0.01, std_fraction=0.1, patience=1, stop=False,
                  dim=None, spread_drop=0.3, position_share_max=0.95, loss_drop=0.5):
         super().__init__()
-        if position_share_max is not None and (
-                isinstance(position_share_max, bool)
-                or not isinstance(position_share_max, (int, float))
-                or not 0.0 < float(position_share_max) <= 1.0):
-            raise ValueError(f"`position_share_max` must be a number in (0, 1] or None, got "
-                             f"{position_share_max!r}.")
-        if (isinstance(loss_drop, bool) or not isinstance(loss_drop, (int, float))
-                or not 0.0 < float(loss_drop) < 1.0):
-            raise ValueError(f"`loss_drop` must be a number in (0, 1), got {loss_drop!r}.")
-        self.position_share_max = (None if position_share_max is None
-                                   else float(position_share_max))
-        self.loss_drop = float(loss_drop)
+        self.position_share_max = check_number(position_share_max, "position_share_max",
+                                               0, 1, low_open=True, optional=True)
+        self.loss_drop = check_number(loss_drop, "loss_drop", 0, 1, low_open=True,
+                                      high_open=True)
         self.initial_loss = None
-        if spread_drop is not None and (isinstance(spread_drop, bool)
-                                        or not 0.0 < float(spread_drop) < 1.0):
-            raise ValueError(f"`spread_drop` must be a number in (0, 1) or None, got "
-                             f"{spread_drop!r}.")
-        self.spread_drop = None if spread_drop is None else float(spread_drop)
+        self.spread_drop = check_number(spread_drop, "spread_drop", 0, 1, low_open=True,
+                                        high_open=True, optional=True)
         self.initial_spread = None
         for name, value in (("rank_fraction", rank_fraction), ("std_fraction", std_fraction)):
-            if isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
-        if isinstance(patience, bool) or int(patience) != patience or patience < 1:
-            raise ValueError(f"`patience` must be a positive integer, got {patience!r}.")
-        if dim is not None and (isinstance(dim, bool) or int(dim) != dim or dim < 1):
-            raise ValueError(f"`dim` must be a positive integer or None, got {dim!r}.")
+            check_number(value, name, 0, 1)
+        patience = check_positive_int(patience, "patience", whole_floats=True)
+        dim = check_positive_int(dim, "dim", whole_floats=True, optional=True)
         self.rank_fraction = float(rank_fraction)
         self.std_fraction = float(std_fraction)
         self.patience = int(patience)

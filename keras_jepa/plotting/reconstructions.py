@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
+from keras_jepa.checks import check_positive_int
+
 # Masked patches are filled with a colour that no grey-scale image contains.
 MASK_COLOR = (0.55, 0.65, 0.85)
 
@@ -138,11 +140,7 @@ class ReconstructionFigureCallback(keras.callbacks.Callback):
             raise ValueError(
                 f"`images` must be a non-empty [N, H, W, C] array, got shape {images.shape}."
             )
-        if isinstance(every_n_epochs, bool) or int(every_n_epochs) != every_n_epochs \
-                or every_n_epochs < 1:
-            raise ValueError(
-                f"`every_n_epochs` must be a positive integer, got {every_n_epochs!r}."
-            )
+        every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs", whole_floats=True)
         self.images = images
         self.filepath = os.fspath(filepath)
         self.every_n_epochs = int(every_n_epochs)
