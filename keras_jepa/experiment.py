@@ -61,7 +61,6 @@ from keras_jepa.runner.sources import _normalization
 from keras_jepa.runner.sources import _source
 from keras_jepa.runner.sources import _split_path
 from keras_jepa.runner.sources import _synthetic_arrays
-from keras_jepa.runner.sources import _to_unit_range
 from keras_jepa.runner.sources import _with_distractor
 from keras_jepa.runner.sources import data_has_labels
 from keras_jepa.runner.sources import load_probe_arrays
@@ -76,7 +75,7 @@ __all__ = [
     "_REQUIRED_KEYS", "_check_data_path", "available_configs", "check_config",
     "check_method", "load_config", "resolve_config_path", "SIGREG", "_micro_config",
     "digits_micro_config", "mnist_micro_config", "_distractor_bound", "_load_npz",
-    "_normalization", "_source", "_split_path", "_synthetic_arrays", "_to_unit_range",
+    "_normalization", "_source", "_split_path", "_synthetic_arrays",
     "_with_distractor", "data_has_labels", "load_probe_arrays", "make_training_dataset",
     "with_data", "IJEPA_MASK_GENERATORS", "_set_distribution", "build_model",
     "build_optimizer", "grid_size", "make_mask_generator", "_check_finite",

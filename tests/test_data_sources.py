@@ -262,3 +262,18 @@ def test_digits_source_holds_the_deterministic_split():
     dataset = make_pretraining_dataset(test, 16, 32, MultiBlockMaskGenerator(8), seed=0)
     assert dataset.element_spec["images"] == tf.TensorSpec((32, 16, 16, 1), tf.float32)
     assert int(dataset.cardinality()) == test.num_examples // 32
+
+
+def test_float_images_outside_the_unit_range_need_their_value_range():
+    images = np.random.default_rng(0).uniform(-0.5, 1.5, (6, 8, 8, 1)).astype("float32")
+    with pytest.raises(ValueError, match=r"Float `images` must have values in \[0, 1\]"):
+        from_arrays(images)
+    with pytest.raises(ValueError, match=r"values in \[-0.25, 1.25\] .* got values from -0.4"):
+        from_arrays(images, value_range=(-0.25, 1.25))
+    with pytest.raises(ValueError, match="`value_range` must be a pair"):
+        from_arrays(images, value_range=(2.0, 1.0))
+    # In their range they pass through the pipeline as they are (no scaling, no statistics).
+    source = from_arrays(images, value_range=(-0.5, 1.5))
+    batch = next(iter(make_eval_dataset(source, 8, 6, mean=None, std=None)))
+    np.testing.assert_array_equal(np.asarray(batch["images"] if isinstance(batch, dict)
+                                             else batch), images)

@@ -46,8 +46,8 @@ def test_default_generator_is_multi_block_and_unknown_is_named():
 
 
 def test_distracted_pipeline_delivers_the_distracted_images():
-    # The pipeline stores distracted images in [0, 1] and its normalisation undoes that:
-    # what the model sees equals `images + distractor` (what the probe sees too).
+    # The pipeline keeps the distracted images in their own range, not normalised: what
+    # the model sees equals `images + distractor` (what the probe sees too).
     config = _smoke_config()
     config["data"].update(crop_scale=None,
                           distractor={"strength": 0.7, "predictability": 0.3})

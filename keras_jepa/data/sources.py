@@ -8,9 +8,12 @@ shuffle buffer never holds decoded images. The other sources live in
 ``image_folder.py``, ``tfds_source.py`` and ``digits.py``.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
+from keras_jepa.checks import check_range
 from keras_jepa.data.accelerators import hide_accelerators_from_tensorflow
 
 
@@ -80,7 +83,7 @@ class ImageSource:
         return f"ImageSource({', '.join(parts)})"
 
 
-def from_arrays(images, labels=None, class_names=None, name="arrays"):
+def from_arrays(images, labels=None, class_names=None, name="arrays", value_range=(0, 1)):
     """A source over in-memory images: `uint8` (0–255) or float in [0, 1].
 
     The arrays are copied once into TensorFlow tensors; records are indices, so
@@ -88,10 +91,15 @@ def from_arrays(images, labels=None, class_names=None, name="arrays"):
 
     Args:
         images: array `[N, H, W, C]`, dtype `uint8` (values 0–255) or float
-            (values in [0, 1]; float64 is stored as float32).
+            (values in `value_range`; float64 is stored as float32).
         labels: integer array `[N]`, or None.
         class_names: list of str naming the labels, or None.
         name: str, names the source in messages.
+        value_range: `(low, high)`, the range float images must lie in. The pipeline
+            scales uint8 images to [0, 1] and leaves float images as they are, so the
+            default catches 0–255 floats; images that are not in [0, 1] by design (the
+            digits plus a distractor) name their own range and are normalised, or not,
+            by the pipeline's `mean` / `std`.
 
     Returns:
         An `ImageSource` with `image_shape = (H, W)`.
@@ -119,12 +127,14 @@ def from_arrays(images, labels=None, class_names=None, name="arrays"):
             raise ValueError(
                 f"`images` must be finite, but image {bad[0]} (of {len(images)}; "
                 f"{len(bad)} in all) holds NaN or infinite values.")
+        lowest, highest = check_range(value_range, "value_range", -math.inf, math.inf,
+                                      low_inclusive=False, high_inclusive=False)
         low, high = float(np.min(images)), float(np.max(images))
-        if not (0.0 <= low and high <= 1.0):
+        if not (lowest <= low and high <= highest):
             raise ValueError(
-                "Float `images` must have values in [0, 1] (the pipeline "
-                "normalises them itself; pass uint8 images for 0–255), got values "
-                f"from {low} to {high}."
+                f"Float `images` must have values in [{lowest:g}, {highest:g}] (the "
+                "pipeline normalises them itself; pass uint8 images for 0–255), got "
+                f"values from {low} to {high}."
             )
         images = images.astype(np.float32, copy=False)
     else:

@@ -146,11 +146,10 @@ def _distractor_bound(config):
     return 5.0 * float(config["data"]["distractor"]["strength"])
 
 
-def _to_unit_range(config, images):
-    # The pipeline takes floats in [0, 1]: store `(x + bound) / (1 + 2·bound)` and let
-    # `_normalization` undo it, so the model sees the distracted images themselves.
+def _distractor_range(config):
+    """The range distracted images keep: [0, 1] widened by `_distractor_bound`."""
     bound = _distractor_bound(config)
-    return np.clip((images + bound) / (1.0 + 2.0 * bound), 0.0, 1.0).astype("float32")
+    return -bound, 1.0 + bound
 
 
 def _source(config, split):
@@ -180,19 +179,24 @@ def _source(config, split):
     if data["source"] in ("digits", "synthetic"):
         images, labels = (kdata.load_digits(split, data["image_size"])
                           if data["source"] == "digits" else _synthetic_arrays(config, split))
+        value_range = (0, 1)
         if data.get("distractor"):
-            images = _to_unit_range(config, _with_distractor(config, split, images))
-        return kdata.from_arrays(images, labels, name=data["source"])
+            # The model sees the distracted images themselves (not normalised), clipped
+            # at the bound.
+            value_range = _distractor_range(config)
+            images = np.clip(_with_distractor(config, split, images),
+                             *value_range).astype("float32")
+        return kdata.from_arrays(images, labels, name=data["source"], value_range=value_range)
     return kdata.from_tfds(data["name"], split=data["splits"][split],
                            data_dir=data.get("data_dir"),
                            num_channels=data.get("num_channels"))
 
 
 def _normalization(config):
-    # Digits and synthetic images stay in [0, 1]; natural images get ImageNet statistics.
+    # Digits and synthetic images stay in [0, 1] (with a distractor, in the wider range
+    # `_distractor_range`, as they are); natural images get ImageNet statistics.
     if config["data"].get("distractor"):
-        bound = _distractor_bound(config)
-        return bound / (1.0 + 2.0 * bound), 1.0 / (1.0 + 2.0 * bound)
+        return None, None
     normalize = config["data"].get("normalize", True)
     if normalize == "mnist":
         from keras_jepa.data.mnist import MNIST_MEAN
