@@ -38,26 +38,28 @@ def counts(monkeypatch):
     return counter
 
 
-def test_ijepa_checks_its_masks_once_per_step_and_call(counts):
-    model = tiny_ijepa()
-    batch = random_batch(np.random.default_rng(0))
+def _ijepa_and_batch():
+    return tiny_ijepa(), random_batch(np.random.default_rng(0))
+
+
+def _mae_and_batch():
+    model = MAE(tiny_encoder())
+    masks = model.sample_masks(2)
+    return model, {"images": np.zeros((2, 8, 8, 1), "float32"),
+                   **{key: np.asarray(value) for key, value in masks.items()}}
+
+
+@pytest.mark.parametrize("make, names", [
+    (_ijepa_and_batch, ("context_indices", "target_indices")),
+    (_mae_and_batch, ("visible_indices", "masked_indices")),
+], ids=["ijepa", "mae"])
+def test_a_model_checks_its_masks_once_per_step_and_call(make, names, counts):
+    model, batch = make()
     model(batch)
     for run in (lambda: model.compute_ssl_loss(batch), lambda: model(batch)):
         counts.clear()
         run()
-        assert dict(counts) == {"context_indices": 1, "target_indices": 1}
-
-
-def test_mae_checks_its_masks_once_per_step_and_call(counts):
-    model = MAE(tiny_encoder())
-    masks = model.sample_masks(2)
-    data = {"images": np.zeros((2, 8, 8, 1), "float32"),
-            **{key: np.asarray(value) for key, value in masks.items()}}
-    model(data)
-    for run in (lambda: model.compute_ssl_loss(data), lambda: model(data)):
-        counts.clear()
-        run()
-        assert dict(counts) == {"visible_indices": 1, "masked_indices": 1}
+        assert dict(counts) == dict.fromkeys(names, 1)
 
 
 def test_a_sub_network_called_directly_still_checks(counts):

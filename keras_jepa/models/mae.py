@@ -165,8 +165,7 @@ class MAE(SelfSupervisedModel):
         super().__init__(**kwargs)
         check_init(init)
         check_encoder(encoder, MAE_ENCODER_ATTRIBUTES)
-        if seed is not None:
-            check_non_negative_int(seed, "seed", optional=True)
+        check_non_negative_int(seed, "seed", optional=True)
         check_positive_number(norm_pix_epsilon, "norm_pix_epsilon", expected="a positive float")
         # Validates `mask_ratio` (in (0, 1), leaving a visible and a masked token).
         self.mask_generator = RandomMaskGenerator(
